@@ -1,0 +1,22 @@
+#ifndef SIGNET_COMMON_HEX_H_
+#define SIGNET_COMMON_HEX_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace signet {
+
+// Lower-case hex, no separators.
+std::string HexEncode(std::span<const uint8_t> bytes);
+
+// Accepts upper or lower case; with allow_colons, "AB:CD" is accepted too (fingerprint style).
+absl::StatusOr<std::vector<uint8_t>> HexDecode(std::string_view hex, bool allow_colons = false);
+
+}  // namespace signet
+
+#endif  // SIGNET_COMMON_HEX_H_

@@ -1,0 +1,39 @@
+// Object search and attribute reads, bounded, with C_FindObjectsFinal always called.
+#ifndef SIGNET_PKCS11_OBJECTS_H_
+#define SIGNET_PKCS11_OBJECTS_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pkcs11/session.h"
+
+namespace signet::pkcs11 {
+
+inline constexpr size_t kMaxObjectsPerSearch = 4096;
+inline constexpr size_t kMaxAttributeBytes = 64 * 1024;
+
+absl::StatusOr<std::vector<CK_OBJECT_HANDLE>> FindObjects(const Session& session, std::span<CK_ATTRIBUTE> tmpl,
+                                                          size_t max_objects = kMaxObjectsPerSearch);
+
+absl::StatusOr<std::vector<uint8_t>> GetAttributeBytes(const Session& session, CK_OBJECT_HANDLE object,
+                                                       CK_ATTRIBUTE_TYPE type,
+                                                       size_t max_bytes = kMaxAttributeBytes);
+
+absl::StatusOr<bool> GetAttributeBool(const Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type);
+
+absl::Status DestroyObject(const Session& session, CK_OBJECT_HANDLE object);
+
+// Builds a CK_ATTRIBUTE pointing at caller-owned storage.
+template <typename T>
+CK_ATTRIBUTE Attr(CK_ATTRIBUTE_TYPE type, T* value) {
+  return CK_ATTRIBUTE{type, value, sizeof(T)};
+}
+inline CK_ATTRIBUTE AttrBytes(CK_ATTRIBUTE_TYPE type, const void* data, size_t len) {
+  return CK_ATTRIBUTE{type, const_cast<void*>(data), len};
+}
+
+}  // namespace signet::pkcs11
+
+#endif  // SIGNET_PKCS11_OBJECTS_H_

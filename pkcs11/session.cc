@@ -1,0 +1,47 @@
+#include "pkcs11/session.h"
+
+#include "pkcs11/error.h"
+#include "spdlog/spdlog.h"
+
+namespace signet::pkcs11 {
+
+absl::StatusOr<Session> Session::Open(std::shared_ptr<Module> module, CK_SLOT_ID slot, bool read_write) {
+  CK_FLAGS flags = CKF_SERIAL_SESSION | (read_write ? CKF_RW_SESSION : 0);
+  CK_SESSION_HANDLE handle = CK_INVALID_HANDLE;
+  if (auto s = SIGNET_P11(*module, C_OpenSession, slot, flags, nullptr, nullptr, &handle); !s.ok()) return s;
+  return Session(std::move(module), slot, handle);
+}
+
+Session::Session(Session&& other) noexcept
+    : module_(std::move(other.module_)), slot_(other.slot_), handle_(other.handle_) {
+  other.handle_ = CK_INVALID_HANDLE;
+}
+
+Session& Session::operator=(Session&& other) noexcept {
+  if (this != &other) {
+    Close();
+    module_ = std::move(other.module_);
+    slot_ = other.slot_;
+    handle_ = other.handle_;
+    other.handle_ = CK_INVALID_HANDLE;
+  }
+  return *this;
+}
+
+void Session::Close() noexcept {
+  if (handle_ == CK_INVALID_HANDLE) return;
+  CK_RV rv = module_->functions()->C_CloseSession(handle_);
+  // A session the HSM already dropped is the usual reason we close it; anything else is worth a line.
+  if (rv != CKR_OK && rv != CKR_SESSION_HANDLE_INVALID && rv != CKR_SESSION_CLOSED) {
+    spdlog::warn("pkcs11: C_CloseSession: {}", CkrName(rv));
+  }
+  handle_ = CK_INVALID_HANDLE;
+}
+
+absl::StatusOr<CK_STATE> Session::State() const {
+  CK_SESSION_INFO info{};
+  if (auto s = SIGNET_P11(*module_, C_GetSessionInfo, handle_, &info); !s.ok()) return s;
+  return info.state;
+}
+
+}  // namespace signet::pkcs11

@@ -1,0 +1,110 @@
+#include "pkcs11/token.h"
+
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "pkcs11/error.h"
+#include "spdlog/spdlog.h"
+
+namespace signet::pkcs11 {
+namespace {
+
+// Tokens (module path + serial) whose PIN was rejected in this process. Retrying a rejected PIN in a
+// loop is how tokens get locked; once rejected, we refuse until the process restarts.
+std::mutex g_rejected_mu;
+std::set<std::pair<std::string, std::string>>& RejectedPins() {
+  static auto* rejected = new std::set<std::pair<std::string, std::string>>();
+  return *rejected;
+}
+
+bool PinWasRejected(const Module& module, const TokenInfo& info) {
+  std::lock_guard<std::mutex> lock(g_rejected_mu);
+  return RejectedPins().count({module.path(), info.serial}) > 0;
+}
+
+void MarkPinRejected(const Module& module, const TokenInfo& info) {
+  std::lock_guard<std::mutex> lock(g_rejected_mu);
+  RejectedPins().insert({module.path(), info.serial});
+}
+
+absl::Status RejectedError(const TokenInfo& info) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "token '", info.label, "' (serial ", info.serial,
+      ") rejected the PIN earlier in this process; not trying again so the token is not locked. "
+      "Fix the PIN source and restart"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Token>> Token::Login(std::shared_ptr<Module> module, const TokenSelector& selector,
+                                                    SecretBuffer pin) {
+  if (pin.empty()) return absl::InvalidArgumentError("user PIN is empty");
+  auto tokens = module->Tokens();
+  if (!tokens.ok()) return tokens.status();
+  auto info = SelectToken(*tokens, selector);
+  if (!info.ok()) {
+    return WithContext(info.status(), absl::StrCat("module ", module->path()));
+  }
+  std::shared_ptr<Token> token(new Token(module, *std::move(info), std::move(pin)));
+  std::lock_guard<std::mutex> lock(token->mu_);
+  auto anchor = token->OpenSession(/*read_write=*/false);
+  if (!anchor.ok()) return anchor.status();
+  token->anchor_ = *std::move(anchor);
+  if (auto s = token->LoginLocked(); !s.ok()) return s;
+  return token;
+}
+
+Token::~Token() {
+  if (anchor_.valid()) {
+    CK_RV rv = module_->functions()->C_Logout(anchor_.handle());
+    if (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN && rv != CKR_SESSION_HANDLE_INVALID) {
+      spdlog::warn("pkcs11: C_Logout on token '{}': {}", info_.label, CkrName(rv));
+    }
+  }
+}
+
+absl::StatusOr<Session> Token::OpenSession(bool read_write) const {
+  return Session::Open(module_, info_.slot, read_write);
+}
+
+absl::Status Token::LoginLocked() {
+  if (PinWasRejected(*module_, info_)) return RejectedError(info_);
+  if (!anchor_.valid() || !anchor_.State().ok()) {
+    anchor_.Close();
+    auto anchor = OpenSession(/*read_write=*/false);
+    if (!anchor.ok()) return anchor.status();
+    anchor_ = *std::move(anchor);
+  }
+  CK_RV rv = module_->functions()->C_Login(anchor_.handle(), CKU_USER, const_cast<CK_UTF8CHAR*>(pin_.data()),
+                                           pin_.size());
+  if (rv == CKR_USER_ALREADY_LOGGED_IN) rv = CKR_OK;
+  if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED) {
+    MarkPinRejected(*module_, info_);
+  }
+  return WithContext(module_->Check("C_Login", rv), absl::StrCat("token '", info_.label, "'"));
+}
+
+absl::Status Token::Relogin() {
+  std::lock_guard<std::mutex> lock(mu_);
+  spdlog::info("pkcs11: logging in to token '{}' again", info_.label);
+  return LoginLocked();
+}
+
+absl::Status Token::InitUserPin(const std::shared_ptr<Module>& module, CK_SLOT_ID slot, const SecretBuffer& so_pin,
+                                const SecretBuffer& user_pin) {
+  if (user_pin.empty()) return absl::InvalidArgumentError("user PIN is empty");
+  auto session = Session::Open(module, slot, /*read_write=*/true);
+  if (!session.ok()) return session.status();
+  if (auto s = SIGNET_P11(*module, C_Login, session->handle(), CKU_SO, const_cast<CK_UTF8CHAR*>(so_pin.data()),
+                          so_pin.size());
+      !s.ok()) {
+    return s;
+  }
+  absl::Status s = SIGNET_P11(*module, C_InitPIN, session->handle(), const_cast<CK_UTF8CHAR*>(user_pin.data()),
+                              user_pin.size());
+  (void)module->functions()->C_Logout(session->handle());
+  return s;
+}
+
+}  // namespace signet::pkcs11

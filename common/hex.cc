@@ -16,14 +16,12 @@ std::string HexEncode(std::span<const uint8_t> bytes) {
   return out;
 }
 
-namespace {
-int HexValue(char c) {
+int HexDigitValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-}  // namespace
 
 absl::StatusOr<std::vector<uint8_t>> HexDecode(std::string_view hex, bool allow_colons) {
   std::vector<uint8_t> out;
@@ -35,7 +33,7 @@ absl::StatusOr<std::vector<uint8_t>> HexDecode(std::string_view hex, bool allow_
       if (high != -1) return absl::InvalidArgumentError(absl::StrCat("hex: colon inside a byte at offset ", i));
       continue;
     }
-    int v = HexValue(c);
+    int v = HexDigitValue(c);
     if (v < 0) return absl::InvalidArgumentError(absl::StrCat("hex: invalid character at offset ", i));
     if (high < 0) {
       high = v;

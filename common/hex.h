@@ -11,6 +11,9 @@
 
 namespace signet {
 
+// The value of one hex digit (either case), or -1.
+int HexDigitValue(char c);
+
 // Lower-case hex, no separators.
 std::string HexEncode(std::span<const uint8_t> bytes);
 

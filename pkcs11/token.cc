@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
 #include "pkcs11/error.h"
 #include "spdlog/spdlog.h"
 
@@ -89,6 +90,31 @@ absl::Status Token::Relogin() {
   std::lock_guard<std::mutex> lock(mu_);
   spdlog::info("pkcs11: logging in to token '{}' again", info_.label);
   return LoginLocked();
+}
+
+absl::StatusOr<TokenInfo> Token::Initialize(const std::shared_ptr<Module>& module, std::string_view label,
+                                            const SecretBuffer& so_pin, const SecretBuffer& user_pin) {
+  auto tokens = module->Tokens();
+  if (!tokens.ok()) return tokens.status();
+  const TokenInfo* free_slot = nullptr;
+  for (const auto& t : *tokens) {
+    if (t.initialized() && t.label == label) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("a token labelled '", Av(label), "' already exists (serial ", t.serial, ")"));
+    }
+    if (!t.initialized() && free_slot == nullptr) free_slot = &t;
+  }
+  if (free_slot == nullptr) return absl::FailedPreconditionError("the module has no uninitialized token slot");
+  if (auto s = module->InitToken(free_slot->slot, so_pin, label); !s.ok()) return s;
+  // Some modules (SoftHSM) move a newly initialized token to another slot id: find it again by label.
+  auto after = module->Tokens();
+  if (!after.ok()) return after.status();
+  TokenSelector sel;
+  sel.token = std::string(label);
+  auto info = SelectToken(*after, sel);
+  if (!info.ok()) return info.status();
+  if (auto s = InitUserPin(module, info->slot, so_pin, user_pin); !s.ok()) return s;
+  return info;
 }
 
 absl::Status Token::InitUserPin(const std::shared_ptr<Module>& module, CK_SLOT_ID slot, const SecretBuffer& so_pin,

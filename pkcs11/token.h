@@ -37,6 +37,11 @@ class Token {
   // threads; CKR_USER_ALREADY_LOGGED_IN counts as success.
   absl::Status Relogin();
 
+  // Administrative (development tokens, tests): initializes the first uninitialized slot's token with
+  // `label` (refusing a label an initialized token already has), then sets its user PIN.
+  static absl::StatusOr<TokenInfo> Initialize(const std::shared_ptr<Module>& module, std::string_view label,
+                                              const SecretBuffer& so_pin, const SecretBuffer& user_pin);
+
   // Administrative: C_InitPIN for a freshly initialized token (SO login, set user PIN, SO logout).
   static absl::Status InitUserPin(const std::shared_ptr<Module>& module, CK_SLOT_ID slot,
                                   const SecretBuffer& so_pin, const SecretBuffer& user_pin);

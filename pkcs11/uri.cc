@@ -4,18 +4,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
+#include "common/hex.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace signet::pkcs11 {
 namespace {
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 absl::StatusOr<std::string> PercentDecode(std::string_view name, std::string_view value) {
   std::string out;
@@ -28,8 +22,8 @@ absl::StatusOr<std::string> PercentDecode(std::string_view name, std::string_vie
     if (i + 2 >= value.size()) {
       return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI attribute '", Av(name), "': truncated %-escape"));
     }
-    int hi = HexDigit(value[i + 1]);
-    int lo = HexDigit(value[i + 2]);
+    int hi = HexDigitValue(value[i + 1]);
+    int lo = HexDigitValue(value[i + 2]);
     if (hi < 0 || lo < 0) {
       return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI attribute '", Av(name), "': bad %-escape"));
     }

@@ -44,27 +44,7 @@ absl::StatusOr<std::string> WriteSoftHsmConfig(const std::string& dir) {
 }
 
 absl::Status InitSoftHsmToken(const std::shared_ptr<pkcs11::Module>& module, const std::string& label) {
-  auto tokens = module->Tokens();
-  if (!tokens.ok()) return tokens.status();
-  const pkcs11::TokenInfo* free_slot = nullptr;
-  for (const auto& t : *tokens) {
-    if (!t.initialized()) {
-      free_slot = &t;
-      break;
-    }
-  }
-  if (free_slot == nullptr) return absl::FailedPreconditionError("SoftHSM has no uninitialized slot");
-  SecretBuffer so_pin(kTestSoPin);
-  SecretBuffer user_pin(kTestUserPin);
-  if (auto s = module->InitToken(free_slot->slot, so_pin, label); !s.ok()) return s;
-  // SoftHSM moves an initialized token to a new slot id; find it again by label.
-  auto after = module->Tokens();
-  if (!after.ok()) return after.status();
-  pkcs11::TokenSelector sel;
-  sel.token = label;
-  auto info = pkcs11::SelectToken(*after, sel);
-  if (!info.ok()) return info.status();
-  return pkcs11::Token::InitUserPin(module, info->slot, so_pin, user_pin);
+  return pkcs11::Token::Initialize(module, label, SecretBuffer(kTestSoPin), SecretBuffer(kTestUserPin)).status();
 }
 
 void StopIfPinRejected(const absl::Status& status) {

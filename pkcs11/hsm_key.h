@@ -32,6 +32,7 @@ class HsmKey {
  private:
   HsmKey(std::shared_ptr<SessionPool> pool, EcKeyInfo info) : pool_(std::move(pool)), info_(std::move(info)) {}
   absl::StatusOr<CK_OBJECT_HANDLE> Handle(const Session& session);
+  absl::Status CheckPairing();
 
   std::shared_ptr<SessionPool> pool_;
   EcKeyInfo info_;

@@ -18,9 +18,11 @@ absl::Status CheckLabel(std::string_view label) {
     return absl::InvalidArgumentError(
         absl::StrCat("key label must be 1..", kMaxLabelBytes, " bytes, got ", label.size()));
   }
-  for (char c : label) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError("key label contains a control character");
+  for (size_t i = 0; i < label.size(); ++i) {
+    const auto c = static_cast<unsigned char>(label[i]);
+    if (c < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat("key label contains a control character (0x", absl::Hex(c),
+                                                     ") at offset ", i));
     }
   }
   return absl::OkStatus();
@@ -34,8 +36,10 @@ absl::StatusOr<std::vector<uint8_t>> SpkiDer(EVP_PKEY* key) {
   return std::vector<uint8_t>(der, der + len);
 }
 
-// Reads the public half of the key pair whose private key carries `id`, and fills an EcKeyInfo.
-absl::StatusOr<EcKeyInfo> DescribeKey(const Session& session, CK_OBJECT_HANDLE private_key) {
+// Reads the public half of the key pair whose private key is `private_key` (from `public_key` when the
+// caller knows it, else the one public key object with the same CKA_ID), and fills an EcKeyInfo.
+absl::StatusOr<EcKeyInfo> DescribeKey(const Session& session, CK_OBJECT_HANDLE private_key,
+                                      CK_OBJECT_HANDLE public_key = CK_INVALID_HANDLE) {
   EcKeyInfo info;
   auto id = GetAttributeBytes(session, private_key, CKA_ID, 256);
   if (!id.ok()) return id.status();
@@ -43,22 +47,30 @@ absl::StatusOr<EcKeyInfo> DescribeKey(const Session& session, CK_OBJECT_HANDLE p
   auto label = GetAttributeBytes(session, private_key, CKA_LABEL, kMaxLabelBytes);
   if (label.ok()) info.label.assign(label->begin(), label->end());
 
-  CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
-  CK_KEY_TYPE kt = CKK_EC;
-  CK_ATTRIBUTE tmpl[] = {Attr(CKA_CLASS, &cls), Attr(CKA_KEY_TYPE, &kt),
-                         AttrBytes(CKA_ID, info.id.data(), info.id.size())};
-  auto pubs = FindObjects(session, tmpl, 2);
-  if (!pubs.ok()) return pubs.status();
-  if (pubs->empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("key '", info.label, "' (id ", HexEncode(info.id), ") has no public key object on the token"));
+  if (public_key == CK_INVALID_HANDLE) {
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_KEY_TYPE kt = CKK_EC;
+    CK_ATTRIBUTE tmpl[] = {Attr(CKA_CLASS, &cls), Attr(CKA_KEY_TYPE, &kt),
+                           AttrBytes(CKA_ID, info.id.data(), info.id.size())};
+    auto pubs = FindObjects(session, tmpl, 16);
+    if (!pubs.ok()) return pubs.status();
+    if (pubs->empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("key '", info.label, "' (id ", HexEncode(info.id), ") has no public key object on the token"));
+    }
+    // Public objects can be created by anyone with a session: an ambiguous id is refused, never guessed.
+    if (pubs->size() > 1) {
+      return absl::FailedPreconditionError(absl::StrCat("key '", info.label, "' (id ", HexEncode(info.id), "): ",
+                                                        pubs->size(), " public key objects share its id"));
+    }
+    public_key = pubs->front();
   }
-  auto params = GetAttributeBytes(session, pubs->front(), CKA_EC_PARAMS, 256);
+  auto params = GetAttributeBytes(session, public_key, CKA_EC_PARAMS, 256);
   if (!params.ok()) return params.status();
   auto curve = EcCurveFromOidDer(*params);
   if (!curve.ok()) return WithContext(curve.status(), absl::StrCat("key '", info.label, "'"));
   info.curve = *curve;
-  auto point = GetAttributeBytes(session, pubs->front(), CKA_EC_POINT, 512);
+  auto point = GetAttributeBytes(session, public_key, CKA_EC_POINT, 512);
   if (!point.ok()) return point.status();
   auto pub = EcPublicKey(info.curve, *point);
   if (!pub.ok()) return WithContext(pub.status(), absl::StrCat("key '", info.label, "'"));
@@ -168,7 +180,7 @@ absl::StatusOr<EcKeyInfo> GenerateEcKey(const Session& session, EcCurve curve, s
       !s.ok()) {
     return WithContext(s, absl::StrCat("generating ", Av(ci.name), " key '", Av(label), "'"));
   }
-  return DescribeKey(session, priv);
+  return DescribeKey(session, priv, pub);
 }
 
 absl::StatusOr<EcKeyInfo> FindEcKey(const Session& session, const KeyQuery& query) {
@@ -203,7 +215,13 @@ absl::StatusOr<std::vector<EcKeyInfo>> ListEcKeys(const Session& session) {
   std::vector<EcKeyInfo> keys;
   for (CK_OBJECT_HANDLE h : *found) {
     auto info = DescribeKey(session, h);
-    if (info.ok()) keys.push_back(*std::move(info));
+    if (info.ok()) {
+      keys.push_back(*std::move(info));
+    } else if (info.status().code() != absl::StatusCode::kNotFound &&
+               info.status().code() != absl::StatusCode::kInvalidArgument &&
+               info.status().code() != absl::StatusCode::kFailedPrecondition) {
+      return info.status();  // a session or device error: not a key to skip
+    }
   }
   return keys;
 }

@@ -38,6 +38,14 @@ Module::Module(std::string path, void* handle, CK_FUNCTION_LIST* functions)
   debug_ = spdlog::should_log(spdlog::level::debug);
 }
 
+bool Module::IsLoaded(const std::string& path) {
+  char resolved[PATH_MAX];
+  if (::realpath(path.c_str(), resolved) == nullptr) return false;
+  std::lock_guard<std::mutex> lock(g_modules_mu);
+  auto it = LoadedModules().find(resolved);
+  return it != LoadedModules().end() && !it->second.expired();
+}
+
 absl::StatusOr<std::shared_ptr<Module>> Module::Load(const std::string& path) {
   if (path.empty() || path.size() > PATH_MAX) {
     return absl::InvalidArgumentError("PKCS#11 module path is empty or longer than PATH_MAX");
@@ -97,12 +105,13 @@ absl::StatusOr<std::shared_ptr<Module>> Module::Load(const std::string& path) {
 }
 
 Module::~Module() {
+  // Under the registry lock, so a concurrent Load cannot C_Initialize while we C_Finalize.
+  std::lock_guard<std::mutex> lock(g_modules_mu);
   if (functions_ != nullptr) {
     CK_RV rv = functions_->C_Finalize(nullptr);
     if (rv != CKR_OK) spdlog::warn("pkcs11: C_Finalize of {}: {}", path_, CkrName(rv));
   }
   if (handle_ != nullptr) ::dlclose(handle_);
-  std::lock_guard<std::mutex> lock(g_modules_mu);
   auto& loaded = LoadedModules();
   if (auto it = loaded.find(path_); it != loaded.end() && it->second.expired()) loaded.erase(it);
 }
@@ -120,6 +129,7 @@ absl::StatusOr<std::vector<CK_SLOT_ID>> Module::Slots(bool token_present) const 
     CK_ULONG count = 0;
     if (auto s = SIGNET_P11(*this, C_GetSlotList, present, nullptr, &count); !s.ok()) return s;
     if (count > 4096) return absl::InternalError("C_GetSlotList: module reports over 4096 slots");
+    if (count == 0) return std::vector<CK_SLOT_ID>();
     std::vector<CK_SLOT_ID> slots(count);
     CK_RV rv = functions_->C_GetSlotList(present, slots.data(), &count);
     if (rv == CKR_BUFFER_TOO_SMALL) continue;

@@ -36,6 +36,9 @@ class Module {
   // C_Finalize would pull the ground from under the first user.
   static absl::StatusOr<std::shared_ptr<Module>> Load(const std::string& path);
 
+  // Whether a live Module for this path exists in the process.
+  static bool IsLoaded(const std::string& path);
+
   ~Module();  // C_Finalize once, then dlclose.
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;

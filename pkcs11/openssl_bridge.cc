@@ -29,6 +29,15 @@ void FreeState(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/,
   delete static_cast<BridgeState*>(ptr);
 }
 
+// EVP_PKEY_dup / EC_KEY_copy copy ex_data pointers; give the copy its own state (sharing the key) so
+// each EC_KEY frees exactly what it owns.
+int DupState(CRYPTO_EX_DATA* /*to*/, const CRYPTO_EX_DATA* /*from*/, void** from_d, int /*idx*/, long /*argl*/,
+             void* /*argp*/) {
+  auto** slot = reinterpret_cast<BridgeState**>(from_d);
+  if (*slot != nullptr) *slot = new BridgeState(**slot);
+  return 1;
+}
+
 ECDSA_SIG* SignSig(const unsigned char* dgst, int dgst_len, const BIGNUM* /*kinv*/, const BIGNUM* /*r*/,
                    EC_KEY* eckey) {
   auto* state = static_cast<BridgeState*>(EC_KEY_get_ex_data(eckey, g_ex_index));
@@ -60,7 +69,7 @@ int Sign(int /*type*/, const unsigned char* dgst, int dlen, unsigned char* sig, 
 }
 
 void Init() {
-  g_ex_index = EC_KEY_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeState);
+  g_ex_index = EC_KEY_get_ex_new_index(0, nullptr, nullptr, DupState, FreeState);
   g_method = EC_KEY_METHOD_new(EC_KEY_OpenSSL());
   if (g_method == nullptr || g_ex_index < 0) return;
   int (*default_sign)(int, const unsigned char*, int, unsigned char*, unsigned int*, const BIGNUM*, const BIGNUM*,

@@ -1,5 +1,7 @@
 #include "pkcs11/session.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
 #include "pkcs11/error.h"
 #include "spdlog/spdlog.h"
 
@@ -8,7 +10,9 @@ namespace signet::pkcs11 {
 absl::StatusOr<Session> Session::Open(std::shared_ptr<Module> module, CK_SLOT_ID slot, bool read_write) {
   CK_FLAGS flags = CKF_SERIAL_SESSION | (read_write ? CKF_RW_SESSION : 0);
   CK_SESSION_HANDLE handle = CK_INVALID_HANDLE;
-  if (auto s = SIGNET_P11(*module, C_OpenSession, slot, flags, nullptr, nullptr, &handle); !s.ok()) return s;
+  if (auto s = SIGNET_P11(*module, C_OpenSession, slot, flags, nullptr, nullptr, &handle); !s.ok()) {
+    return WithContext(s, absl::StrCat("slot ", slot));
+  }
   return Session(std::move(module), slot, handle);
 }
 
@@ -30,10 +34,11 @@ Session& Session::operator=(Session&& other) noexcept {
 
 void Session::Close() noexcept {
   if (handle_ == CK_INVALID_HANDLE) return;
-  CK_RV rv = module_->functions()->C_CloseSession(handle_);
+  absl::Status s = SIGNET_P11(*module_, C_CloseSession, handle_);
   // A session the HSM already dropped is the usual reason we close it; anything else is worth a line.
-  if (rv != CKR_OK && rv != CKR_SESSION_HANDLE_INVALID && rv != CKR_SESSION_CLOSED) {
-    spdlog::warn("pkcs11: C_CloseSession: {}", CkrName(rv));
+  auto rv = CkrOf(s);
+  if (!s.ok() && rv != CKR_SESSION_HANDLE_INVALID && rv != CKR_SESSION_CLOSED) {
+    spdlog::warn("pkcs11: slot {}: {}", slot_, Sv(s.message()));
   }
   handle_ = CK_INVALID_HANDLE;
 }

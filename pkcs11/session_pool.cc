@@ -29,12 +29,7 @@ absl::StatusOr<std::shared_ptr<SessionPool>> SessionPool::Create(std::shared_ptr
 SessionPool::SessionPool(std::shared_ptr<Token> token, SessionPoolOptions options)
     : token_(std::move(token)), options_(options), slots_(options.max_sessions) {}
 
-SessionPool::~SessionPool() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const Slot& s : slots_) {
-    if (s.in_use) spdlog::error("pkcs11: session pool destroyed while a lease is out");
-  }
-}
+SessionPool::~SessionPool() = default;  // leases hold the pool, so none is out here
 
 SessionPool::Lease::~Lease() {
   if (pool_ != nullptr) pool_->Release(slot_);
@@ -67,7 +62,7 @@ absl::StatusOr<SessionPool::Lease> SessionPool::Acquire() {
     }
     slots_[index].in_use = true;
   }
-  Lease lease(this, index);
+  Lease lease(shared_from_this(), index);
   if (auto s = PrepareForUse(slots_[index]); !s.ok()) return s;  // the lease returns the slot
   return lease;
 }
@@ -93,7 +88,19 @@ absl::Status SessionPool::Reopen(Slot& slot) {
     replaced_.fetch_add(1, std::memory_order_relaxed);
     // Handles may not survive a session's death on every module: have them looked up again.
     epoch_.fetch_add(1, std::memory_order_acq_rel);
+    // If the HSM dropped every session (a restart), it dropped the login with them.
+    return EnsureLoggedIn(slot);
   }
+  return absl::OkStatus();
+}
+
+absl::Status SessionPool::EnsureLoggedIn(Slot& slot) {
+  auto state = slot.session.State();
+  if (!state.ok()) return state.status();
+  if (IsUserState(*state)) return absl::OkStatus();
+  relogins_.fetch_add(1, std::memory_order_relaxed);
+  if (auto s = token_->Relogin(); !s.ok()) return s;
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
   return absl::OkStatus();
 }
 
@@ -105,15 +112,12 @@ absl::Status SessionPool::PrepareForUse(Slot& slot) {
     spdlog::info("pkcs11: idle session failed its check ({}); opening a new one", Sv(state.status().message()));
     return Reopen(slot);
   }
-  if (!IsUserState(*state)) {
-    relogins_.fetch_add(1, std::memory_order_relaxed);
-    if (auto s = token_->Relogin(); !s.ok()) return s;
-    epoch_.fetch_add(1, std::memory_order_acq_rel);
-  }
+  if (!IsUserState(*state)) return EnsureLoggedIn(slot);
   return absl::OkStatus();
 }
 
 absl::Status SessionPool::Recover(Lease& lease, const absl::Status& failure) {
+  if (lease.pool() != this) return absl::InternalError("session pool: lease belongs to another pool");
   std::optional<CK_RV> rv = CkrOf(failure);
   if (!rv.has_value()) return failure;
   Slot& slot = slots_[lease.slot_];

@@ -29,7 +29,7 @@ struct SessionPoolOptions {
   bool read_write = false;
 };
 
-class SessionPool {
+class SessionPool : public std::enable_shared_from_this<SessionPool> {
  public:
   static absl::StatusOr<std::shared_ptr<SessionPool>> Create(std::shared_ptr<Token> token,
                                                              SessionPoolOptions options);
@@ -37,19 +37,20 @@ class SessionPool {
   SessionPool(const SessionPool&) = delete;
   SessionPool& operator=(const SessionPool&) = delete;
 
-  // A session borrowed from the pool; returned when the lease is destroyed.
+  // A session borrowed from the pool; returned when the lease is destroyed. It keeps the pool alive.
   class Lease {
    public:
-    Lease(Lease&& other) noexcept : pool_(other.pool_), slot_(other.slot_) { other.pool_ = nullptr; }
+    Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&&) = delete;
     Lease(const Lease&) = delete;
     ~Lease();
     Session& session() const;
+    const SessionPool* pool() const { return pool_.get(); }
 
    private:
     friend class SessionPool;
-    Lease(SessionPool* pool, size_t slot) : pool_(pool), slot_(slot) {}
-    SessionPool* pool_;
+    Lease(std::shared_ptr<SessionPool> pool, size_t slot) : pool_(std::move(pool)), slot_(slot) {}
+    std::shared_ptr<SessionPool> pool_;
     size_t slot_;
   };
 
@@ -97,6 +98,7 @@ class SessionPool {
   SessionPool(std::shared_ptr<Token> token, SessionPoolOptions options);
   void Release(size_t slot);
   absl::Status Reopen(Slot& slot);
+  absl::Status EnsureLoggedIn(Slot& slot);
   absl::Status PrepareForUse(Slot& slot);
   static const absl::Status& StatusOf(const absl::Status& s) { return s; }
   template <typename T>

@@ -1,5 +1,8 @@
 #include "pkcs11/token.h"
 
+#include <openssl/crypto.h>
+
+#include <map>
 #include <set>
 #include <utility>
 
@@ -17,6 +20,16 @@ std::mutex g_rejected_mu;
 std::set<std::pair<std::string, std::string>>& RejectedPins() {
   static auto* rejected = new std::set<std::pair<std::string, std::string>>();
   return *rejected;
+}
+
+// The live Token for each (module path, slot). Login state belongs to the application, so the process
+// keeps one Token per token: a second Login shares it (after checking the PIN), and only the last owner
+// logs out.
+std::mutex g_login_mu;
+std::mutex g_tokens_mu;
+std::map<std::pair<std::string, CK_SLOT_ID>, std::weak_ptr<Token>>& LiveTokens() {
+  static auto* live = new std::map<std::pair<std::string, CK_SLOT_ID>, std::weak_ptr<Token>>();
+  return *live;
 }
 
 bool PinWasRejected(const Module& module, const TokenInfo& info) {
@@ -47,20 +60,51 @@ absl::StatusOr<std::shared_ptr<Token>> Token::Login(std::shared_ptr<Module> modu
   if (!info.ok()) {
     return WithContext(info.status(), absl::StrCat("module ", module->path()));
   }
+  // Logins are serialized, so two first logins to one token cannot race; the registry mutex is held
+  // only for lookups, because a Token that fails to log in is destroyed here and takes it too.
+  std::lock_guard<std::mutex> login_lock(g_login_mu);
+  const auto key = std::make_pair(module->path(), info->slot);
+  std::shared_ptr<Token> existing;
+  {
+    std::lock_guard<std::mutex> lock(g_tokens_mu);
+    auto it = LiveTokens().find(key);
+    if (it != LiveTokens().end()) existing = it->second.lock();
+  }
+  if (existing) {
+    // Already logged in: C_Login would answer CKR_USER_ALREADY_LOGGED_IN whatever the PIN, so the PIN
+    // is checked against the one that logged in.
+    std::lock_guard<std::mutex> lock(existing->mu_);
+    if (pin.size() != existing->pin_.size() ||
+        CRYPTO_memcmp(pin.data(), existing->pin_.data(), pin.size()) != 0) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "token '", existing->info_.label, "': this process is logged in with a different PIN"));
+    }
+    return existing;
+  }
   std::shared_ptr<Token> token(new Token(module, *std::move(info), std::move(pin)));
-  std::lock_guard<std::mutex> lock(token->mu_);
-  auto anchor = token->OpenSession(/*read_write=*/false);
-  if (!anchor.ok()) return anchor.status();
-  token->anchor_ = *std::move(anchor);
-  if (auto s = token->LoginLocked(); !s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(token->mu_);
+    auto anchor = token->OpenSession(/*read_write=*/false);
+    if (!anchor.ok()) return anchor.status();
+    token->anchor_ = *std::move(anchor);
+    if (auto s = token->LoginLocked(/*verify_pin=*/true); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(g_tokens_mu);
+  LiveTokens()[key] = token;
   return token;
 }
 
 Token::~Token() {
+  {
+    std::lock_guard<std::mutex> lock(g_tokens_mu);
+    auto it = LiveTokens().find({module_->path(), info_.slot});
+    if (it != LiveTokens().end() && it->second.expired()) LiveTokens().erase(it);
+  }
   if (anchor_.valid()) {
-    CK_RV rv = module_->functions()->C_Logout(anchor_.handle());
-    if (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN && rv != CKR_SESSION_HANDLE_INVALID) {
-      spdlog::warn("pkcs11: C_Logout on token '{}': {}", info_.label, CkrName(rv));
+    absl::Status s = SIGNET_P11(*module_, C_Logout, anchor_.handle());
+    auto rv = CkrOf(s);
+    if (!s.ok() && rv != CKR_USER_NOT_LOGGED_IN && rv != CKR_SESSION_HANDLE_INVALID) {
+      spdlog::warn("pkcs11: token '{}': {}", info_.label, Sv(s.message()));
     }
   }
 }
@@ -69,7 +113,7 @@ absl::StatusOr<Session> Token::OpenSession(bool read_write) const {
   return Session::Open(module_, info_.slot, read_write);
 }
 
-absl::Status Token::LoginLocked() {
+absl::Status Token::LoginLocked(bool verify_pin) {
   if (PinWasRejected(*module_, info_)) return RejectedError(info_);
   if (!anchor_.valid() || !anchor_.State().ok()) {
     anchor_.Close();
@@ -79,6 +123,12 @@ absl::Status Token::LoginLocked() {
   }
   CK_RV rv = module_->functions()->C_Login(anchor_.handle(), CKU_USER, const_cast<CK_UTF8CHAR*>(pin_.data()),
                                            pin_.size());
+  if (rv == CKR_USER_ALREADY_LOGGED_IN && verify_pin) {
+    // Logged in by someone else in this process (not through a Token): log out and in again so that
+    // the PIN is really checked.
+    (void)SIGNET_P11(*module_, C_Logout, anchor_.handle());
+    rv = module_->functions()->C_Login(anchor_.handle(), CKU_USER, const_cast<CK_UTF8CHAR*>(pin_.data()), pin_.size());
+  }
   if (rv == CKR_USER_ALREADY_LOGGED_IN) rv = CKR_OK;
   if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED) {
     MarkPinRejected(*module_, info_);
@@ -89,7 +139,7 @@ absl::Status Token::LoginLocked() {
 absl::Status Token::Relogin() {
   std::lock_guard<std::mutex> lock(mu_);
   spdlog::info("pkcs11: logging in to token '{}' again", info_.label);
-  return LoginLocked();
+  return LoginLocked(/*verify_pin=*/false);
 }
 
 absl::StatusOr<TokenInfo> Token::Initialize(const std::shared_ptr<Module>& module, std::string_view label,
@@ -125,11 +175,11 @@ absl::Status Token::InitUserPin(const std::shared_ptr<Module>& module, CK_SLOT_I
   if (auto s = SIGNET_P11(*module, C_Login, session->handle(), CKU_SO, const_cast<CK_UTF8CHAR*>(so_pin.data()),
                           so_pin.size());
       !s.ok()) {
-    return s;
+    return WithContext(s, absl::StrCat("slot ", slot, ": security officer login"));
   }
   absl::Status s = SIGNET_P11(*module, C_InitPIN, session->handle(), const_cast<CK_UTF8CHAR*>(user_pin.data()),
                               user_pin.size());
-  (void)module->functions()->C_Logout(session->handle());
+  (void)SIGNET_P11(*module, C_Logout, session->handle());
   return s;
 }
 

@@ -49,7 +49,7 @@ class Token {
  private:
   Token(std::shared_ptr<Module> module, TokenInfo info, SecretBuffer pin)
       : module_(std::move(module)), info_(std::move(info)), pin_(std::move(pin)) {}
-  absl::Status LoginLocked();
+  absl::Status LoginLocked(bool verify_pin);
 
   std::shared_ptr<Module> module_;
   TokenInfo info_;

@@ -408,6 +408,137 @@ TEST_F(Pkcs11Test, WrongPinFailsOnceAndIsNeverRetried) {
   EXPECT_FALSE(CkrOf(second.status()).has_value());
 }
 
+TEST_F(Pkcs11Test, SecondLoginSharesTheTokenAndChecksThePin) {
+  TokenSelector sel;
+  sel.token = "signet-test";
+  // C_Login would answer CKR_USER_ALREADY_LOGGED_IN for any PIN: the PIN must be checked by us.
+  auto wrong = Token::Login(hsm_->module(), sel, SecretBuffer("not-the-pin"));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(Msg(wrong.status()), HasSubstr("logged in with a different PIN"));
+  auto same = Token::Login(hsm_->module(), sel, SecretBuffer(testing::kTestUserPin));
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->get(), hsm_->token().get());
+  // Dropping the second reference must not log the first owner out.
+  same->reset();
+  ASSERT_TRUE(Generate(EcCurve::kP256, "still-logged-in").ok());
+  EXPECT_TRUE(HsmKey::Load(pool_, KeyQuery{.label = "still-logged-in"}).ok());
+}
+
+TEST_F(Pkcs11Test, RecoversWhenTheHsmDropsEverySessionAndTheLogin) {
+  ASSERT_TRUE(Generate(EcCurve::kP384, "restart").ok());
+  auto key = HsmKey::Load(pool_, KeyQuery{.label = "restart"});
+  ASSERT_TRUE(key.ok());
+  auto digest = Sha(EcCurve::kP384, "after restart");
+  // What an HSM restart looks like from here: every session of the application gone, login with them.
+  const Module& m = *hsm_->module();
+  ASSERT_TRUE(SIGNET_P11(m, C_CloseAllSessions, hsm_->token()->info().slot).ok());
+  for (int i = 0; i < 3; ++i) {
+    auto sig = (*key)->SignDigest(digest);
+    ASSERT_TRUE(sig.ok()) << "attempt " << i << ": " << sig.status();
+    EXPECT_TRUE(OpenSslVerifies((*key)->public_key(), digest, *sig));
+  }
+  EXPECT_GE(pool_->stats().relogins, 1u);
+}
+
+TEST_F(Pkcs11Test, LeaseKeepsItsPoolAlive) {
+  auto lease = pool_->Acquire();
+  ASSERT_TRUE(lease.ok());
+  std::weak_ptr<SessionPool> weak = pool_;
+  pool_.reset();
+  EXPECT_FALSE(weak.expired());
+  EXPECT_TRUE(lease->session().State().ok());
+}
+
+TEST_F(Pkcs11Test, LeaseFromAnotherPoolIsRefused) {
+  ASSERT_TRUE(Generate(EcCurve::kP256, "pool-a").ok());
+  auto key = HsmKey::Load(pool_, KeyQuery{.label = "pool-a"});
+  ASSERT_TRUE(key.ok());
+  auto other = hsm_->Pool(1);
+  ASSERT_TRUE(other.ok());
+  auto lease = (*other)->Acquire();
+  ASSERT_TRUE(lease.ok());
+  auto sig = (*key)->SignDigest(*lease, Sha(EcCurve::kP256, "x"));
+  ASSERT_FALSE(sig.ok());
+  EXPECT_THAT(Msg(sig.status()), HasSubstr("lease belongs to another session pool"));
+}
+
+TEST_F(Pkcs11Test, BridgeKeySurvivesDuplication) {
+  ASSERT_TRUE(Generate(EcCurve::kP256, "dup-bridge").ok());
+  auto key = HsmKey::Load(pool_, KeyQuery{.label = "dup-bridge"});
+  ASSERT_TRUE(key.ok());
+  auto pkey = HsmKeyToEvpPkey(*key);
+  ASSERT_TRUE(pkey.ok());
+  EvpPkeyPtr copy(EVP_PKEY_dup(pkey->get()));
+  ASSERT_NE(copy, nullptr);
+  pkey->reset();  // the copy must still sign: it owns its own bridge state
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  size_t len = 0;
+  const unsigned char msg[] = "duplicated";
+  ASSERT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, copy.get()), 1);
+  ASSERT_EQ(EVP_DigestSign(ctx.get(), nullptr, &len, msg, sizeof(msg)), 1);
+  std::vector<unsigned char> sig(len);
+  ASSERT_EQ(EVP_DigestSign(ctx.get(), sig.data(), &len, msg, sizeof(msg)), 1);
+}
+
+// Writes a public EC key object with `id` and the point of `donor`.
+absl::Status PlantPublicKey(const Session& s, const EcKeyInfo& donor, const std::vector<uint8_t>& id) {
+  CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+  CK_KEY_TYPE kt = CKK_EC;
+  CK_BBOOL yes = CK_TRUE;
+  CK_BBOOL no = CK_FALSE;
+  // The donor's public point, from its own public key object.
+  CK_ATTRIBUTE find[] = {Attr(CKA_CLASS, &cls), AttrBytes(CKA_ID, donor.id.data(), donor.id.size())};
+  auto pubs = FindObjects(s, find);
+  if (!pubs.ok() || pubs->empty()) return absl::InternalError("donor has no public key");
+  auto point = GetAttributeBytes(s, pubs->front(), CKA_EC_POINT);
+  auto ec_params = GetAttributeBytes(s, pubs->front(), CKA_EC_PARAMS);
+  if (!point.ok() || !ec_params.ok()) return absl::InternalError("donor attributes");
+  CK_ATTRIBUTE tmpl[] = {Attr(CKA_CLASS, &cls), Attr(CKA_KEY_TYPE, &kt), Attr(CKA_TOKEN, &yes),
+                         Attr(CKA_PRIVATE, &no), AttrBytes(CKA_ID, id.data(), id.size()),
+                         AttrBytes(CKA_EC_PARAMS, ec_params->data(), ec_params->size()),
+                         AttrBytes(CKA_EC_POINT, point->data(), point->size())};
+  CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+  return SIGNET_P11(s.module(), C_CreateObject, s.handle(), tmpl, std::size(tmpl), &h);
+}
+
+TEST_F(Pkcs11Test, PlantedPublicKeyIsNeverTrusted) {
+  auto victim = Generate(EcCurve::kP256, "victim");
+  auto attacker = Generate(EcCurve::kP256, "attacker");
+  ASSERT_TRUE(victim.ok() && attacker.ok());
+  auto lease = pool_->Acquire();
+  ASSERT_TRUE(lease.ok());
+  const Session& s = lease->session();
+  // A second public key object with the victim's id: ambiguous, refused.
+  ASSERT_TRUE(PlantPublicKey(s, *attacker, victim->id).ok());
+  auto loaded = HsmKey::Load(pool_, KeyQuery{.label = "victim"});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(Msg(loaded.status()), HasSubstr("2 public key objects share its id"));
+  // Remove the genuine public key: the planted one alone must fail the pairing check.
+  CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+  CK_ATTRIBUTE find[] = {Attr(CKA_CLASS, &cls), AttrBytes(CKA_ID, victim->id.data(), victim->id.size())};
+  auto pubs = FindObjects(s, find);
+  ASSERT_TRUE(pubs.ok());
+  ASSERT_EQ(pubs->size(), 2u);
+  for (CK_OBJECT_HANDLE h : *pubs) {
+    auto label = GetAttributeBytes(s, h, CKA_LABEL);  // the planted object has none
+    if (label.ok() && std::string(label->begin(), label->end()) == "victim") {
+      ASSERT_TRUE(DestroyObject(s, h).ok());
+    }
+  }
+  loaded = HsmKey::Load(pool_, KeyQuery{.label = "victim"});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(Msg(loaded.status()), HasSubstr("does not match the private key"));
+}
+
+TEST(SoftHsmTokenTest, SecondLiveInstanceIsRefused) {
+  auto first = SoftHsmToken::Create();
+  ASSERT_TRUE(first.ok());
+  auto second = SoftHsmToken::Create("another");
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(Msg(second.status()), HasSubstr("already loaded"));
+}
+
 TEST(ModuleTest, MissingModuleFileIsNamed) {
   auto m = Module::Load("/nonexistent/libnothing.so");
   ASSERT_FALSE(m.ok());

@@ -57,6 +57,11 @@ void StopIfPinRejected(const absl::Status& status) {
 }
 
 absl::StatusOr<std::unique_ptr<SoftHsmToken>> SoftHsmToken::Create(const std::string& label) {
+  // SoftHSM reads SOFTHSM2_CONF once, at C_Initialize: a second live instance would silently share the
+  // first one's directory. Use AddToken for a second token in one test.
+  if (pkcs11::Module::IsLoaded(SIGNET_SOFTHSM_MODULE)) {
+    return absl::FailedPreconditionError("SoftHSM is already loaded in this process; release the other SoftHsmToken");
+  }
   std::unique_ptr<SoftHsmToken> t(new SoftHsmToken());
   auto conf = WriteSoftHsmConfig(t->dir_.path());
   if (!conf.ok()) return conf.status();

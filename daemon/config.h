@@ -1,0 +1,91 @@
+// signetd's configuration: one YAML file, validated at start. Every error names the YAML path of the
+// offending key ("signers[1].key_label: required"). Unknown keys are errors, so a typo never silently
+// falls back to a default.
+#ifndef SIGNET_DAEMON_CONFIG_H_
+#define SIGNET_DAEMON_CONFIG_H_
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace signet::daemon {
+
+inline constexpr size_t kMaxConfigBytes = 1024 * 1024;
+
+struct TlsConfig {
+  std::string cert_file;       // server certificate chain (PEM)
+  std::string key_file;        // server private key (PEM); a file, this key is not an HSM key
+  std::string client_ca_file;  // CA bundle that client certificates must chain to
+  std::optional<std::string> crl_file;
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8443";       // gRPC over mTLS; port 0 picks a free port
+  std::string http_listen = "127.0.0.1:8080";  // HTTPS side port; "" disables it; port 0 picks
+  TlsConfig tls;
+  absl::Duration drain_timeout = absl::Seconds(10);  // SIGTERM: how long in-flight calls may finish
+  std::optional<std::string> ready_file;  // written (JSON with the bound ports) once serving
+};
+
+struct HsmConfig {
+  std::string module = "/usr/lib/softhsm/libsofthsm2.so";
+  std::string token;                    // label, serial=..., or pkcs11: URI (required)
+  std::optional<std::string> pin_file;  // exactly one of pin_file / pin_env
+  std::optional<std::string> pin_env;
+  absl::Duration health_timeout = absl::Seconds(2);  // /__heartbeat__ HSM probe bound
+};
+
+struct BatchingConfig {
+  size_t workers = 0;  // HSM worker threads, each owning one session; 0 = number of cores
+  size_t max_batch = 32;                            // 1..4096
+  absl::Duration max_linger = absl::Microseconds(200);  // 0..1s
+  size_t queue_size = 4096;                         // per signer, 1..1,000,000
+};
+
+struct LimitsConfig {
+  size_t max_item_bytes = 1024 * 1024;         // 1..64 MiB
+  size_t max_items_per_call = 1000;            // 1..100,000
+  size_t max_message_bytes = 64 * 1024 * 1024;  // 1 KiB..1 GiB; gRPC max receive size
+  size_t max_signer_id_bytes = 128;            // 1..1024
+};
+
+struct SignerConfig {
+  std::string id;    // [A-Za-z0-9._-]{1,max_signer_id_bytes}, unique
+  std::string type;  // "contentsignature" now; "contentsignaturepki" comes with key management
+  std::string key_label;  // HSM key label (contentsignature)
+  std::string x5u;        // optional fixed x5u URL (contentsignature): https:// only
+};
+
+struct AuthorizationRule {
+  std::string identity;              // SAN URI, DNS SAN or CN of the client certificate
+  std::vector<std::string> signers;  // signer ids this identity may use; each must exist
+};
+
+struct LoggingConfig {
+  std::string level = "info";     // trace|debug|info|warn|error
+  std::string format = "mozlog";  // mozlog|text
+  std::string logger_name = "signetd";
+};
+
+struct Config {
+  ServerConfig server;
+  HsmConfig hsm;
+  BatchingConfig batching;
+  LimitsConfig limits;
+  std::vector<SignerConfig> signers;            // at least one
+  std::vector<AuthorizationRule> authorization;  // identities unique
+  LoggingConfig logging;
+
+  // Parses and validates YAML text. `origin` (a file name) prefixes error messages.
+  static absl::StatusOr<Config> Parse(std::string_view yaml, std::string_view origin = "config");
+  // Reads (bounded by kMaxConfigBytes) and parses a file.
+  static absl::StatusOr<Config> Load(const std::string& path);
+};
+
+}  // namespace signet::daemon
+
+#endif  // SIGNET_DAEMON_CONFIG_H_

@@ -1,0 +1,331 @@
+#include "daemon/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <grpcpp/server_builder.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <future>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
+#include "common/files.h"
+#include "common/openssl_ptr.h"
+#include "common/secret.h"
+#include "daemon/mozlog.h"
+#include "pkcs11/key.h"
+#include "pkcs11/error.h"
+#include "pkcs11/uri.h"
+#include "spdlog/spdlog.h"
+
+namespace signet::daemon {
+namespace {
+
+constexpr size_t kMaxPemBytes = 1024 * 1024;
+constexpr char kServiceName[] = "signet.v1.Signer";
+
+absl::StatusOr<BioPtr> ReadPemBio(const std::string& field, const std::string& path) {
+  auto text = ReadFileBounded(path, kMaxPemBytes);
+  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || BIO_write(bio.get(), text->data(), static_cast<int>(text->size())) != static_cast<int>(text->size())) {
+    return absl::InternalError("BIO_write failed");
+  }
+  return bio;
+}
+
+}  // namespace
+
+absl::Status ValidateTlsFiles(const TlsConfig& tls) {
+  auto cert_bio = ReadPemBio("server.tls.cert_file", tls.cert_file);
+  if (!cert_bio.ok()) return cert_bio.status();
+  X509Ptr cert(PEM_read_bio_X509(cert_bio->get(), nullptr, nullptr, nullptr));
+  if (!cert) return absl::InvalidArgumentError(absl::StrCat("server.tls.cert_file: ", tls.cert_file, ": no PEM certificate"));
+  auto key_bio = ReadPemBio("server.tls.key_file", tls.key_file);
+  if (!key_bio.ok()) return key_bio.status();
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio->get(), nullptr, nullptr, nullptr));
+  if (!key) return absl::InvalidArgumentError(absl::StrCat("server.tls.key_file: ", tls.key_file, ": no PEM private key"));
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("server.tls.key_file: ", tls.key_file, " does not match server.tls.cert_file ", tls.cert_file));
+  }
+  auto ca_bio = ReadPemBio("server.tls.client_ca_file", tls.client_ca_file);
+  if (!ca_bio.ok()) return ca_bio.status();
+  X509Ptr ca(PEM_read_bio_X509(ca_bio->get(), nullptr, nullptr, nullptr));
+  if (!ca) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("server.tls.client_ca_file: ", tls.client_ca_file, ": no PEM certificate"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<SignetServer>> SignetServer::Start(const Config& config, ServerOptions options) {
+  std::unique_ptr<SignetServer> s(new SignetServer(config, std::move(options)));
+  if (auto status = s->Init(); !status.ok()) {
+    s->Shutdown();
+    return status;
+  }
+  return s;
+}
+
+absl::Status SignetServer::Init() {
+  if (config_.server.tls.crl_file) {
+    // Refused rather than ignored: an operator who configured revocation must not believe it works.
+    return absl::UnimplementedError("server.tls.crl_file: CRL checking is not supported yet; remove the key");
+  }
+  if (auto s = ValidateTlsFiles(config_.server.tls); !s.ok()) return s;
+
+  // HSM: module, token login, a pool with one session per worker plus one for control-plane work.
+  absl::StatusOr<SecretBuffer> pin =
+      config_.hsm.pin_file ? ReadSecretFile(*config_.hsm.pin_file) : ReadSecretEnv(*config_.hsm.pin_env);
+  if (!pin.ok()) return pkcs11::WithContext(pin.status(), config_.hsm.pin_file ? "hsm.pin_file" : "hsm.pin_env");
+  auto module = pkcs11::Module::Load(config_.hsm.module);
+  if (!module.ok()) return pkcs11::WithContext(module.status(), "hsm.module");
+  module_ = *std::move(module);
+  auto selector = pkcs11::ParseTokenSelector(config_.hsm.token);
+  if (!selector.ok()) return pkcs11::WithContext(selector.status(), "hsm.token");
+  auto token = pkcs11::Token::Login(module_, *selector, *std::move(pin));
+  if (!token.ok()) return pkcs11::WithContext(token.status(), "hsm.token");
+  token_ = *std::move(token);
+
+  BatcherOptions bopts;
+  bopts.workers = config_.batching.workers != 0 ? config_.batching.workers
+                                                : std::max(1u, std::thread::hardware_concurrency());
+  bopts.max_batch = config_.batching.max_batch;
+  bopts.max_linger = config_.batching.max_linger;
+  bopts.queue_size = config_.batching.queue_size;
+  pkcs11::SessionPoolOptions popts;
+  popts.max_sessions = bopts.workers + 1;
+  auto pool = pkcs11::SessionPool::Create(token_, popts);
+  if (!pool.ok()) return pool.status();
+  pool_ = *std::move(pool);
+
+  auto registry = SignerRegistry::Create(config_.signers, pool_);
+  if (!registry.ok()) return registry.status();
+  registry_ = *std::move(registry);
+  RegisterMetrics();
+  BatcherHooks bhooks;
+  bhooks.on_batch = [this](size_t n) { batch_size_->WithLabels({}).Observe(static_cast<double>(n)); };
+  bhooks.on_sign = [this](const SignerState& s, double seconds, bool) {
+    sign_seconds_->WithLabels({s.id}).Observe(seconds);
+  };
+  bhooks.on_hsm_unavailable = [this](const absl::Status& why) { SetHsmUp(false, why); };
+  bhooks.on_hsm_ok = [this] {
+    if (!hsm_up_.load(std::memory_order_relaxed)) SetHsmUp(true, absl::OkStatus());
+  };
+  auto batcher = Batcher::Create(pool_, registry_->Ids(), bopts, std::move(bhooks));
+  if (!batcher.ok()) return batcher.status();
+  batcher_ = *std::move(batcher);
+  authorizer_ = std::make_unique<Authorizer>(config_.authorization);
+
+  ServiceHooks hooks;
+  hooks.on_call = [this](std::string_view method, grpc::StatusCode code) {
+    handled_calls_.fetch_add(1, std::memory_order_relaxed);
+    requests_->WithLabels({method, StatusCodeName(code)}).Inc();
+  };
+  hooks.on_signed = [this](std::string_view signer, size_t n) { signatures_->WithLabels({signer}).Inc(n); };
+  hooks.audit = options_.audit;
+  if (!hooks.audit) {
+    hooks.audit = [](const AuditRecord& r) {
+      LogFields fields = {{"method", r.method},         {"request_id", r.request_id}, {"identity", r.identity},
+                          {"signer", r.signer},         {"key_id", r.key_id},         {"input_sha256", r.input_sha256},
+                          {"result", r.result}};
+      if (!r.error.empty()) fields.emplace_back("error", r.error);
+      MozLog::Event(spdlog::level::info, "signet.audit", fields);
+    };
+  }
+
+  service_ = std::make_unique<SignerService>(registry_.get(), batcher_.get(), authorizer_.get(), config_.limits,
+                                             std::move(hooks));
+
+  // mTLS: the server requires a client certificate and verifies it against the client CA. Files are
+  // watched, so replaced certificates apply to new connections without a restart.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      config_.server.tls.key_file, config_.server.tls.cert_file, config_.server.tls.client_ca_file,
+      /*refresh_interval_sec=*/1);
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_root_certs();
+  tls.watch_identity_key_cert_pairs();
+  tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  auto creds = grpc::experimental::TlsServerCredentials(tls);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.server.listen, creds, &grpc_port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(config_.limits.max_message_bytes, INT32_MAX)));
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || grpc_port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("server.listen: cannot listen on ", config_.server.listen));
+  }
+  if (!config_.server.http_listen.empty()) {
+    SidePortHandlers handlers;
+    handlers.heartbeat = [this] { return Heartbeat(); };
+    handlers.metrics = [this] { return RenderMetrics(); };
+    handlers.version_json = absl::StrCat("{\"source\":\"signet\",\"version\":\"", SIGNET_VERSION,
+                                         "\",\"commit\":\"", SIGNET_COMMIT, "\",\"build\":\"", SIGNET_BUILD, "\"}");
+    auto http = HttpSidePort::Start(config_.server.http_listen, config_.server.tls, std::move(handlers));
+    if (!http.ok()) return http.status();
+    http_ = *std::move(http);
+  }
+  health_thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(health_mu_);
+    while (!health_cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stopping_; })) {
+      lock.unlock();
+      Heartbeat();
+      lock.lock();
+    }
+  });
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus(kServiceName, true);
+  for (const auto& id : registry_->Ids()) health->SetServingStatus(absl::StrCat(kServiceName, "/", id), true);
+  spdlog::info("signetd: serving signet.v1.Signer on {} (port {}), HTTPS side port {}, {} HSM workers, {} signers",
+               config_.server.listen, grpc_port_, http_port(), bopts.workers, registry_->Ids().size());
+  return absl::OkStatus();
+}
+
+void SignetServer::RegisterMetrics() {
+  requests_ = &metrics_.AddCounter("signet_requests_total", "gRPC calls by method and status code.",
+                                   {"method", "code"});
+  signatures_ = &metrics_.AddCounter("signet_signatures_total", "Items signed, by signer.", {"signer"});
+  batch_size_ = &metrics_.AddHistogram("signet_batch_size", "Items an HSM worker took at once.", {},
+                                       {1, 2, 4, 8, 16, 32, 64, 128, 256});
+  sign_seconds_ = &metrics_.AddHistogram("signet_hsm_sign_seconds", "Latency of one HSM signature (C_SignInit+C_Sign).",
+                                         {"signer"}, ExponentialBuckets(0.00005, 2, 16));
+  hsm_up_gauge_ = &metrics_.AddGauge("signet_hsm_up", "1 when the last HSM operation succeeded.");
+  hsm_up_gauge_->WithLabels({}).Set(1);
+  metrics_.AddCallbackGauge("signet_queue_depth", "Items waiting for an HSM worker, by signer.", {"signer"}, [this] {
+    std::vector<GaugeSample> out;
+    if (!batcher_ || !registry_) return out;
+    for (const auto& id : registry_->Ids()) {
+      out.push_back({{id}, static_cast<double>(batcher_->QueueDepth(id))});
+    }
+    return out;
+  });
+  metrics_.AddCallbackGauge("signet_certificate_expiry_seconds", "Seconds until each signer's certificate expires.",
+                            {"signer"}, [this] {
+                              std::vector<GaugeSample> out;
+                              if (!registry_) return out;
+                              const int64_t now = absl::ToUnixSeconds(absl::Now());
+                              for (const auto& s : registry_->All()) {
+                                if (s->not_after_unix > 0) {
+                                  out.push_back({{s->id}, static_cast<double>(s->not_after_unix - now)});
+                                }
+                              }
+                              return out;
+                            });
+}
+
+void SignetServer::SetHsmUp(bool up, const absl::Status& why) {
+  if (hsm_up_.exchange(up) == up) return;  // only transitions are acted on
+  hsm_up_gauge_->WithLabels({}).Set(up ? 1 : 0);
+  if (server_) {
+    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(kServiceName, up);
+  }
+  if (up) {
+    MozLog::Event(spdlog::level::info, "signet.hsm", {{"state", "up"}});
+  } else {
+    MozLog::Event(spdlog::level::err, "signet.hsm", {{"state", "down"}, {"error", Sv(why.message())}});
+  }
+}
+
+HeartbeatReport SignetServer::Heartbeat() {
+  // The probe runs on its own thread so that a hung HSM cannot hang the heartbeat: after
+  // health_timeout we answer 503 and leave the probe to finish (or not) by itself.
+  struct Probe {
+    bool hsm_ok = false;
+    std::string hsm_error;
+    std::vector<std::pair<std::string, bool>> keys;
+  };
+  auto promise = std::make_shared<std::promise<Probe>>();
+  auto future = promise->get_future();
+  std::shared_ptr<pkcs11::SessionPool> pool = pool_;
+  std::vector<std::shared_ptr<const SignerState>> signers = registry_ ? registry_->All()
+                                                                      : std::vector<std::shared_ptr<const SignerState>>{};
+  std::thread([promise, pool, signers] {
+    Probe p;
+    absl::Status s = pool ? pool->Run([&](pkcs11::Session& session) -> absl::Status {
+      auto state = session.State();
+      if (!state.ok()) return state.status();
+      p.keys.clear();
+      for (const auto& signer : signers) {
+        p.keys.emplace_back(signer->id, pkcs11::FindPrivateKeyHandle(session, signer->key->info().id).ok());
+      }
+      return absl::OkStatus();
+    }) : absl::UnavailableError("no HSM session pool");
+    p.hsm_ok = s.ok();
+    if (!s.ok()) p.hsm_error = std::string(s.message());
+    promise->set_value(std::move(p));
+  }).detach();
+
+  HeartbeatReport report;
+  std::string hsm_json;
+  std::string keys_json;
+  bool all_keys = true;
+  if (future.wait_for(absl::ToChronoMilliseconds(config_.hsm.health_timeout)) != std::future_status::ready) {
+    hsm_json = absl::StrCat("{\"ok\":false,\"error\":\"no answer within ",
+                            absl::FormatDuration(config_.hsm.health_timeout), "\"}");
+    all_keys = false;
+  } else {
+    Probe p = future.get();
+    // gRPC health follows the probe: per signer by key presence, overall by the HSM answering.
+    if (server_) {
+      if (auto* health = server_->GetHealthCheckService()) {
+        for (const auto& [id, present] : p.keys) {
+          health->SetServingStatus(absl::StrCat(kServiceName, "/", id), present && p.hsm_ok);
+        }
+        health->SetServingStatus(kServiceName, p.hsm_ok && hsm_up_.load());
+      }
+    }
+    std::string err;
+    AppendJsonString(p.hsm_error, &err);
+    hsm_json = p.hsm_ok ? "{\"ok\":true}" : absl::StrCat("{\"ok\":false,\"error\":", err, "}");
+    for (const auto& [id, present] : p.keys) {
+      std::string name;
+      AppendJsonString(id, &name);
+      absl::StrAppend(&keys_json, keys_json.empty() ? "" : ",", name, ":{\"key_present\":", present ? "true" : "false", "}");
+      all_keys = all_keys && present;
+    }
+    all_keys = all_keys && p.hsm_ok;
+  }
+  report.ok = all_keys;
+  report.json = absl::StrCat("{\"status\":\"", report.ok ? "ok" : "error", "\",\"hsm\":", hsm_json,
+                             ",\"signers\":{", keys_json, "}}");
+  return report;
+}
+
+void SignetServer::Shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    {
+      std::lock_guard<std::mutex> lock(health_mu_);
+      stopping_ = true;
+    }
+    health_cv_.notify_all();
+    if (health_thread_.joinable()) health_thread_.join();
+    if (server_) {
+      if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
+      spdlog::info("signetd: draining (up to {})", absl::FormatDuration(config_.server.drain_timeout));
+      server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(config_.server.drain_timeout));
+    }
+    if (batcher_) batcher_->Stop();
+    if (http_) http_->Stop();
+    http_.reset();
+    server_.reset();
+    service_.reset();
+    batcher_.reset();
+    registry_.reset();
+    pool_.reset();
+    token_.reset();
+    module_.reset();
+  });
+}
+
+SignetServer::~SignetServer() { Shutdown(); }
+
+}  // namespace signet::daemon

@@ -1,0 +1,347 @@
+#include "daemon/signer_service.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
+#include "common/hex.h"
+#include "signing/base64url.h"
+#include "signing/content_signature.h"
+#include "daemon/mozlog.h"
+#include "spdlog/spdlog.h"
+
+namespace signet::daemon {
+namespace {
+
+constexpr size_t kMaxRequestIdBytes = 128;
+
+std::string Sha256Hex(std::string_view data) {
+  uint8_t md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(), md);
+  return HexEncode(md);
+}
+
+std::string NewRequestId() {
+  uint8_t id[16];
+  if (RAND_bytes(id, sizeof(id)) != 1) std::abort();  // the CSPRNG failing is a broken invariant
+  return HexEncode(id);
+}
+
+absl::Status CheckRequestId(const std::string& id) {
+  if (id.size() > kMaxRequestIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id: ", id.size(), " bytes, over the ", kMaxRequestIdBytes, "-byte bound"));
+  }
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return absl::InvalidArgumentError("request_id: only printable ASCII without spaces");
+  }
+  return absl::OkStatus();
+}
+
+// One Sign/SignHash call in flight. Workers complete items from their threads; the last completion
+// (the handler holds one extra count until it has queued everything) finishes the call.
+class SignCall final : public BatchCall {
+ public:
+  SignCall(const SignerService* service, std::string_view method, grpc::CallbackServerContext* ctx,
+           grpc::ServerUnaryReactor* reactor, signet::v1::SignResponse* response, std::string identity,
+           std::string request_id, bool include_public_key, size_t items)
+      : service_(service),
+        method_(method),
+        ctx_(ctx),
+        reactor_(reactor),
+        response_(response),
+        identity_(std::move(identity)),
+        request_id_(std::move(request_id)),
+        include_public_key_(include_public_key),
+        deadline_(ctx->deadline()),
+        input_sha256_(items) {}
+
+  bool Cancelled() const override { return ctx_->IsCancelled(); }
+  std::chrono::system_clock::time_point deadline() const override { return deadline_; }
+
+  void SetInputHash(size_t index, std::string hex) { input_sha256_[index] = std::move(hex); }
+  void Expect(size_t queued) { remaining_.store(queued + 1, std::memory_order_relaxed); }
+
+  void CompleteItem(uint32_t index, const SignerState& signer,
+                    absl::StatusOr<std::span<const uint8_t>> raw_rs) override {
+    if (raw_rs.ok()) {
+      signet::v1::SignResult* r = response_->mutable_items(index)->mutable_result();
+      std::string sig = signing::Base64UrlEncode(*raw_rs);
+      r->mutable_content_signature()->reserve(signer.header_prefix.size() + sig.size());
+      r->mutable_content_signature()->append(signer.header_prefix).append(sig);
+      r->set_signature(std::move(sig));
+      r->set_x5u(signer.x5u);
+      r->set_key_id(signer.key_id_hex);
+      if (include_public_key_) r->set_public_key(signer.spki_der.data(), signer.spki_der.size());
+      ok_items_.fetch_add(1, std::memory_order_relaxed);
+      if (service_->hooks().on_signed) service_->hooks().on_signed(signer.id, 1);
+      Audit(index, signer, "ok", "");
+    } else {
+      FailItem(index, signer, raw_rs.status());
+    }
+    Done();
+  }
+
+  // An item refused before it reached the batcher (bad size, wrong digest length).
+  void FailItem(size_t index, const SignerState& signer, const absl::Status& status) {
+    signet::v1::ItemError* e = response_->mutable_items(static_cast<int>(index))->mutable_error();
+    e->set_code(static_cast<int32_t>(status.code()));
+    e->set_message(std::string(status.message()));
+    NoteError(status);
+    Audit(index, signer, StatusCodeName(static_cast<grpc::StatusCode>(status.code())), Sv(status.message()));
+  }
+
+  void Done() {
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) Finish();
+  }
+
+ private:
+  void NoteError(const absl::Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int code = static_cast<int>(status.code());
+    if (uniform_code_ == -1) {
+      uniform_code_ = code;
+      first_error_ = std::string(status.message());
+    } else if (uniform_code_ != code) {
+      uniform_code_ = -2;
+    }
+  }
+
+  void Audit(size_t index, const SignerState& signer, std::string_view result, std::string_view error) {
+    if (!service_->hooks().audit) return;
+    service_->hooks().audit(AuditRecord{.method = method_,
+                                        .request_id = request_id_,
+                                        .identity = identity_,
+                                        .signer = signer.id,
+                                        .key_id = signer.key_id_hex,
+                                        .input_sha256 = input_sha256_[index],
+                                        .result = result,
+                                        .error = error});
+  }
+
+  void Finish() {
+    grpc::Status status = grpc::Status::OK;
+    {
+      // A call whose every item failed for the same call-wide reason (HSM down, deadline, cancel)
+      // reports that reason as its status; otherwise per-item errors ride in an OK response.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ok_items_.load(std::memory_order_relaxed) == 0 &&
+          (uniform_code_ == static_cast<int>(absl::StatusCode::kUnavailable) ||
+           uniform_code_ == static_cast<int>(absl::StatusCode::kDeadlineExceeded) ||
+           uniform_code_ == static_cast<int>(absl::StatusCode::kCancelled))) {
+        status = grpc::Status(static_cast<grpc::StatusCode>(uniform_code_), first_error_);
+      }
+    }
+    if (service_->hooks().on_call) service_->hooks().on_call(method_, status.error_code());
+    reactor_->Finish(status);
+  }
+
+  const SignerService* service_;
+  const std::string_view method_;
+  grpc::CallbackServerContext* ctx_;
+  grpc::ServerUnaryReactor* reactor_;
+  signet::v1::SignResponse* response_;
+  const std::string identity_;
+  const std::string request_id_;
+  const bool include_public_key_;
+  const std::chrono::system_clock::time_point deadline_;
+  std::vector<std::string> input_sha256_;
+  std::atomic<size_t> remaining_{1};
+  std::atomic<size_t> ok_items_{0};
+  std::mutex mu_;
+  int uniform_code_ = -1;
+  std::string first_error_;
+};
+
+}  // namespace
+
+std::string_view StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+grpc::ServerUnaryReactor* SignerService::FinishNow(grpc::CallbackServerContext* ctx, std::string_view method,
+                                                grpc::Status status) const {
+  if (hooks_.on_call) hooks_.on_call(method, status.error_code());
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::Status SignerService::Admit(std::string_view method, grpc::CallbackServerContext* ctx,
+                                  const std::string& signer_id, std::string* identity,
+                                  std::shared_ptr<const SignerState>* signer) const {
+  auto auth = ctx->auth_context();
+  *identity = auth ? IdentityOf(*auth) : "";
+  if (identity->empty()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no verified client certificate identity");
+  }
+  if (signer_id.empty() || signer_id.size() > limits_.max_signer_id_bytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("signer_id: ", signer_id.size(), " bytes; must be 1..",
+                                     limits_.max_signer_id_bytes));
+  }
+  *signer = registry_->Find(signer_id);
+  if (*signer == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("signer_id: no signer '", signer_id, "'"));
+  }
+  if (!authorizer_->Allowed(*identity, signer_id)) {
+    MozLog::Event(spdlog::level::warn, "signet.authz.denied",
+                  {{"identity", *identity}, {"signer", signer_id}, {"method", method}});
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("identity '", *identity, "' may not use signer '", signer_id, "'"));
+  }
+  return grpc::Status::OK;
+}
+
+template <typename Request>
+grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grpc::CallbackServerContext* ctx,
+                                                    const Request& request,
+                                                    const google::protobuf::RepeatedPtrField<std::string>& items,
+                                                    bool prehashed, signet::v1::SignResponse* response) {
+  std::string identity;
+  std::shared_ptr<const SignerState> signer;
+  if (grpc::Status gate = Admit(method, ctx, request.signer_id(), &identity, &signer); !gate.ok()) {
+    return FinishNow(ctx, method, gate);
+  }
+  const char* field = prehashed ? "digests" : "inputs";
+  const size_t n = static_cast<size_t>(items.size());
+  if (n == 0 || n > limits_.max_items_per_call) {
+    return FinishNow(ctx, method,
+                  grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               absl::StrCat(field, ": ", n, " items; a call carries 1..", limits_.max_items_per_call)));
+  }
+  if (absl::Status s = CheckRequestId(request.request_id()); !s.ok()) return FinishNow(ctx, method, ToGrpc(s));
+  std::string request_id = request.request_id().empty() ? NewRequestId() : request.request_id();
+
+  auto* reactor = ctx->DefaultReactor();
+  response->set_request_id(request_id);
+  response->mutable_items()->Reserve(static_cast<int>(n));
+  for (size_t i = 0; i < n; ++i) response->add_items();
+  auto call = std::make_shared<SignCall>(this, method, ctx, reactor, response, std::move(identity),
+                                         std::move(request_id), request.include_public_key(), n);
+
+  const EcCurveInfo& curve = GetEcCurveInfo(signer->curve);
+  std::vector<WorkItem> work;
+  work.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& data = items[static_cast<int>(i)];
+    call->SetInputHash(i, Sha256Hex(data));
+    if (data.empty() || data.size() > limits_.max_item_bytes) {
+      call->FailItem(i, *signer,
+                     absl::InvalidArgumentError(absl::StrCat(field, "[", i, "]: ", data.size(), " bytes; an item must be 1..",
+                                                             limits_.max_item_bytes, " bytes")));
+      continue;
+    }
+    WorkItem w;
+    w.call = call;
+    w.signer = signer;
+    w.index = static_cast<uint32_t>(i);
+    if (prehashed) {
+      if (data.size() != curve.digest_bytes) {
+        call->FailItem(i, *signer,
+                       absl::InvalidArgumentError(absl::StrCat(field, "[", i, "]: ", data.size(), " bytes; signer '",
+                                                               signer->id, "' (", Av(curve.name), ") signs a ",
+                                                               curve.digest_bytes, "-byte ", Av(curve.hash_name),
+                                                               " digest")));
+        continue;
+      }
+      std::memcpy(w.digest, data.data(), data.size());
+      w.digest_len = static_cast<uint8_t>(data.size());
+    } else {
+      auto digest = signing::ContentSignatureDigest(
+          signer->curve, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+      std::memcpy(w.digest, digest.data(), digest.size());
+      w.digest_len = static_cast<uint8_t>(digest.size());
+    }
+    work.push_back(std::move(w));
+  }
+  call->Expect(work.size());
+  if (absl::Status s = batcher_->Submit(work); !s.ok()) {
+    // Nothing was queued: the handler finishes the call itself; the call object is never completed.
+    if (hooks_.on_call) hooks_.on_call(method, static_cast<grpc::StatusCode>(s.code()));
+    reactor->Finish(ToGrpc(s));
+    return reactor;
+  }
+  call->Done();  // releases the handler's count; may finish the call right here
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SignerService::Sign(grpc::CallbackServerContext* ctx, const signet::v1::SignRequest* request,
+                                              signet::v1::SignResponse* response) {
+  return HandleSign("Sign", ctx, *request, request->inputs(), /*prehashed=*/false, response);
+}
+
+grpc::ServerUnaryReactor* SignerService::SignHash(grpc::CallbackServerContext* ctx,
+                                                  const signet::v1::SignHashRequest* request,
+                                                  signet::v1::SignResponse* response) {
+  return HandleSign("SignHash", ctx, *request, request->digests(), /*prehashed=*/true, response);
+}
+
+void SignerService::FillInfo(const SignerState& s, signet::v1::SignerInfo* info) const {
+  info->set_signer_id(s.id);
+  info->set_type(s.type);
+  info->set_curve(std::string(GetEcCurveInfo(s.curve).name));
+  info->set_public_key(s.spki_der.data(), s.spki_der.size());
+  info->set_key_id(s.key_id_hex);
+  info->set_x5u(s.x5u);
+  info->set_chain_pem(s.chain_pem);
+  info->set_not_after_unix(s.not_after_unix);
+  info->set_signature_param(std::string(GetEcCurveInfo(s.curve).cs_param));
+}
+
+grpc::ServerUnaryReactor* SignerService::GetSigner(grpc::CallbackServerContext* ctx,
+                                                   const signet::v1::GetSignerRequest* request,
+                                                   signet::v1::SignerInfo* response) {
+  std::string identity;
+  std::shared_ptr<const SignerState> signer;
+  if (grpc::Status gate = Admit("GetSigner", ctx, request->signer_id(), &identity, &signer); !gate.ok()) {
+    return FinishNow(ctx, "GetSigner", gate);
+  }
+  FillInfo(*signer, response);
+  return FinishNow(ctx, "GetSigner", grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* SignerService::ListSigners(grpc::CallbackServerContext* ctx,
+                                                     const signet::v1::ListSignersRequest* /*request*/,
+                                                     signet::v1::ListSignersResponse* response) {
+  auto auth = ctx->auth_context();
+  std::string identity = auth ? IdentityOf(*auth) : "";
+  if (identity.empty()) {
+    return FinishNow(ctx, "ListSigners",
+                  grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no verified client certificate identity"));
+  }
+  for (const auto& id : authorizer_->SignersFor(identity)) {
+    if (auto s = registry_->Find(id)) FillInfo(*s, response->add_signers());
+  }
+  return FinishNow(ctx, "ListSigners", grpc::Status::OK);
+}
+
+}  // namespace signet::daemon

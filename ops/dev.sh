@@ -38,8 +38,9 @@ cmd_test() {
 
 cmd_run() {
   "$ROOT/ops/install-deps.sh"
-  configure_and_build --target signet
+  configure_and_build --target signet --target signetd
   local signet="$BUILD_DIR/keymgmt/signet"
+  local signetd="$BUILD_DIR/daemon/signetd"
   local var="$ROOT/var/dev"
 
   step "create a throwaway SoftHSM token under var/dev/"
@@ -80,7 +81,79 @@ CONF
     exit 1
   fi
   echo "tampered sample rejected, as it must be"
-  step "done: token, PIN files and public key are in var/dev/ (SOFTHSM2_CONF=$SOFTHSM2_CONF)"
+  printf 'Hello from Signet: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$var/sample.txt"
+
+  step "create a development mTLS PKI (CA, server, a granted client and one with no grants)"
+  "$signet" dev-pki --dir "$var/pki" --clients "demo=spiffe://signet.dev/demo,nogrants=spiffe://signet.dev/nogrants"
+
+  step "start signetd (gRPC over mTLS, HTTPS side port) on free loopback ports"
+  cat >"$var/signetd.yaml" <<CONF
+server:
+  listen: "127.0.0.1:0"
+  http_listen: "127.0.0.1:0"
+  ready_file: $var/ready.json
+  tls:
+    cert_file: $var/pki/server.pem
+    key_file: $var/pki/server.key
+    client_ca_file: $var/pki/ca.pem
+hsm:
+  module: $SIGNET_PKCS11_MODULE
+  token: signet-dev
+  pin_file: $var/user.pin
+signers:
+  - id: dev-p384
+    type: contentsignature
+    key_label: dev-p384
+    x5u: "https://example.invalid/chains/dev.pem"
+authorization:
+  - identity: "spiffe://signet.dev/demo"
+    signers: [dev-p384]
+logging:
+  level: info
+  format: mozlog
+CONF
+  "$signetd" --config "$var/signetd.yaml" --check-config
+  "$signetd" --config "$var/signetd.yaml" 2>"$var/signetd.log" &
+  local pid=$!
+  trap "kill $pid 2>/dev/null || true" EXIT
+  local i
+  for i in $(seq 1 100); do
+    [ -s "$var/ready.json" ] && break
+    kill -0 "$pid" 2>/dev/null || { echo "signetd exited:" >&2; cat "$var/signetd.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  [ -s "$var/ready.json" ] || { echo "signetd did not become ready" >&2; cat "$var/signetd.log" >&2; exit 1; }
+  local grpc_port http_port
+  grpc_port="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$var/ready.json")"
+  http_port="$(sed -n 's/.*"http_port": \([0-9]*\).*/\1/p' "$var/ready.json")"
+  echo "signetd pid $pid: gRPC localhost:$grpc_port, HTTPS https://localhost:$http_port (log: var/dev/signetd.log)"
+
+  step "sign through signetd as the granted client"
+  export SIGNET_SERVER="localhost:$grpc_port" SIGNET_CA_FILE="$var/pki/ca.pem"
+  header="$("$signet" sign --cert-file "$var/pki/client-demo.pem" --key-file "$var/pki/client-demo.key" \
+    --signer dev-p384 --input "$var/sample.txt" --request-id quickstart-1)"
+  echo "Content-Signature: $header"
+  "$signet" verify --input "$var/sample.txt" --signature "$header" --public-key "$var/dev-p384.pub.pem"
+
+  step "the audit line signetd wrote for it"
+  grep '"signet.audit"' "$var/signetd.log" | grep quickstart-1
+
+  step "a client of the same CA without a grant is refused"
+  if "$signet" sign --cert-file "$var/pki/client-nogrants.pem" --key-file "$var/pki/client-nogrants.key" \
+    --signer dev-p384 --input "$var/sample.txt"; then
+    echo "ERROR: an ungranted client was allowed to sign" >&2
+    exit 1
+  fi
+
+  step "health: https://localhost:$http_port/__heartbeat__"
+  curl -sS --cacert "$var/pki/ca.pem" "https://localhost:$http_port/__heartbeat__" && echo
+
+  step "stop signetd (SIGTERM drains in-flight calls)"
+  kill -TERM "$pid"
+  wait "$pid"
+  trap - EXIT
+  grep -o '"msg":"signetd: stopped cleanly"' "$var/signetd.log"
+  step "done: token, PINs, PKI, config and logs are in var/dev/ (SOFTHSM2_CONF=$SOFTHSM2_CONF)"
 }
 
 case "${1:-}" in

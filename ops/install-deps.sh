@@ -4,13 +4,14 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake pkg-config git ca-certificates curl
   libssl-dev openssl
   libp11-dev libp11-kit-dev softhsm2 opensc p11-kit
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libyaml-cpp-dev libcpp-httplib-dev libgfshare-dev
+  python3-grpcio python3-protobuf python3-cryptography
 )
 
 missing=()

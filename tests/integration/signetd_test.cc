@@ -431,3 +431,30 @@ TEST(SignetdHealthTest, HealthHeartbeatAndMetricsReflectTheKeys) {
 
 }  // namespace
 }  // namespace signet
+
+namespace signet {
+namespace {
+
+TEST(SignetdLimitsTest, MessageOverTheTotalBoundIsRefusedBeforeAnyHandler) {
+  auto h = testing::DaemonHarness::Start([](daemon::Config& c) { c.limits.max_message_bytes = 64 * 1024; });
+  ASSERT_TRUE(h.ok()) << h.status();
+  const uint64_t before = (*h)->server().handled_calls();
+  auto stub = (*h)->Stub((*h)->allowed());
+  v1::SignRequest req;
+  req.set_signer_id("p256");
+  req.add_inputs(std::string(100 * 1024, 'a'));
+  grpc::ClientContext ctx;
+  v1::SignResponse resp;
+  grpc::Status s = stub->Sign(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ((*h)->server().handled_calls(), before);
+  // Under the bound it works.
+  v1::SignRequest small;
+  small.set_signer_id("p256");
+  small.add_inputs(std::string(1024, 'a'));
+  grpc::ClientContext ctx2;
+  EXPECT_TRUE(stub->Sign(&ctx2, small, &resp).ok());
+}
+
+}  // namespace
+}  // namespace signet

@@ -1,5 +1,7 @@
 #include "daemon/metrics.h"
 
+#include "common/utf8.h"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -16,43 +18,6 @@ namespace {
                static_cast<int>(name.size()), name.data());
   std::fflush(stderr);
   std::abort();
-}
-
-// Length of the valid UTF-8 sequence at p[0..n), or 0 when it is invalid; then *bad receives the length
-// of the maximal ill-formed subpart, which becomes one U+FFFD.
-size_t Utf8Sequence(const unsigned char* p, size_t n, size_t* bad) {
-  const unsigned char c = p[0];
-  if (c < 0x80) return 1;
-  size_t need;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c < 0xC2) {
-    *bad = 1;
-    return 0;
-  } else if (c < 0xE0) {
-    need = 1;
-  } else if (c < 0xF0) {
-    need = 2;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c < 0xF5) {
-    need = 3;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    *bad = 1;
-    return 0;
-  }
-  if (n < 2 || p[1] < lo || p[1] > hi) {
-    *bad = 1;
-    return 0;
-  }
-  for (size_t k = 2; k <= need; ++k) {
-    if (n <= k || (p[k] & 0xC0) != 0x80) {
-      *bad = k;
-      return 0;
-    }
-  }
-  return need + 1;
 }
 
 // HELP escapes \ and newline; a label value also escapes ". Invalid UTF-8 becomes U+FFFD.

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/openssl_error.h"
 #include "common/files.h"
 
 namespace signet::keymgmt {
@@ -30,18 +31,6 @@ constexpr size_t kSerialBytes = 16;
 constexpr absl::Duration kClockSkew = absl::Minutes(5);
 constexpr absl::Duration kMaxDevValidity = absl::Hours(24 * 3650);
 constexpr size_t kMaxClientNameBytes = 64;
-
-std::string ConsumeOpenSslErrors() {
-  unsigned long first = ERR_peek_error();
-  std::string text = "no OpenSSL error queued";
-  if (first != 0) {
-    char buf[256];
-    ERR_error_string_n(first, buf, sizeof(buf));
-    text = buf;
-  }
-  ERR_clear_error();
-  return text;
-}
 
 // For OpenSSL calls that fail only when memory runs out or a built-in algorithm is missing.
 void Check(bool ok, const char* what) {

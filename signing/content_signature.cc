@@ -14,13 +14,11 @@
 #include "common/absl_compat.h"
 #include "common/openssl_ptr.h"
 #include "signing/base64url.h"
-#include "signing/openssl_error.h"
+#include "common/openssl_error.h"
 
 namespace signet::signing {
 namespace {
 
-using internal::ConsumeOpenSslErrors;
-using internal::OpenSslInvariantFailure;
 
 // "P-384 (p384ecdsa)", for error messages.
 std::string CurveLabel(const EcCurveInfo& info) {

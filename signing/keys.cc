@@ -9,13 +9,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/ec_curve.h"
-#include "signing/openssl_error.h"
+#include "common/openssl_error.h"
 
 namespace signet::signing {
 namespace {
 
-using internal::ConsumeOpenSslErrors;
-using internal::OpenSslInvariantFailure;
 
 absl::Status CheckInputSize(const char* what, size_t size) {
   if (size <= kMaxKeyInputBytes) return absl::OkStatus();

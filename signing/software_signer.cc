@@ -5,11 +5,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "signing/content_signature.h"
-#include "signing/openssl_error.h"
+#include "common/openssl_error.h"
 
 namespace signet::signing {
 
-using internal::ConsumeOpenSslErrors;
 
 absl::StatusOr<std::unique_ptr<SoftwareSigner>> SoftwareSigner::Generate(EcCurve curve) {
   const EcCurveInfo& info = GetEcCurveInfo(curve);

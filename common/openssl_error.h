@@ -1,7 +1,7 @@
-// Internal to signing/: turns OpenSSL's thread-local error queue into text for a Status, and empties it so no
+// Turns OpenSSL's thread-local error queue into text for a Status, and empties it so no
 // stale error is reported later by unrelated code.
-#ifndef SIGNET_SIGNING_OPENSSL_ERROR_H_
-#define SIGNET_SIGNING_OPENSSL_ERROR_H_
+#ifndef SIGNET_COMMON_OPENSSL_ERROR_H_
+#define SIGNET_COMMON_OPENSSL_ERROR_H_
 
 #include <openssl/err.h>
 
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-namespace signet::signing::internal {
+namespace signet {
 
 // The first (innermost) queued error as text, or "no OpenSSL error queued"; always clears the queue.
 inline std::string ConsumeOpenSslErrors() {
@@ -32,6 +32,6 @@ inline std::string ConsumeOpenSslErrors() {
   std::abort();
 }
 
-}  // namespace signet::signing::internal
+}  // namespace signet
 
-#endif  // SIGNET_SIGNING_OPENSSL_ERROR_H_
+#endif  // SIGNET_COMMON_OPENSSL_ERROR_H_

@@ -225,7 +225,7 @@ void SignetServer::RegisterMetrics() {
 void SignetServer::SetHsmUp(bool up, const absl::Status& why) {
   if (hsm_up_.exchange(up) == up) return;  // only transitions are acted on
   hsm_up_gauge_->WithLabels({}).Set(up ? 1 : 0);
-  if (server_) {
+  if (server_ && !draining_.load()) {
     if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(kServiceName, up);
   }
   if (up) {
@@ -272,15 +272,19 @@ HeartbeatReport SignetServer::Heartbeat() {
     hsm_json = absl::StrCat("{\"ok\":false,\"error\":\"no answer within ",
                             absl::FormatDuration(config_.hsm.health_timeout), "\"}");
     all_keys = false;
+    SetHsmUp(false, absl::DeadlineExceededError("HSM probe timed out"));
   } else {
     Probe p = future.get();
     // gRPC health follows the probe: per signer by key presence, overall by the HSM answering.
-    if (server_) {
+    // The probe is the authority on the HSM both ways: a successful probe brings health back after
+    // an outage even when no traffic arrives to prove it.
+    SetHsmUp(p.hsm_ok, p.hsm_ok ? absl::OkStatus() : absl::UnavailableError(p.hsm_error));
+    if (server_ && !draining_.load()) {
       if (auto* health = server_->GetHealthCheckService()) {
         for (const auto& [id, present] : p.keys) {
           health->SetServingStatus(absl::StrCat(kServiceName, "/", id), present && p.hsm_ok);
         }
-        health->SetServingStatus(kServiceName, p.hsm_ok && hsm_up_.load());
+        health->SetServingStatus(kServiceName, p.hsm_ok);
       }
     }
     std::string err;
@@ -294,7 +298,7 @@ HeartbeatReport SignetServer::Heartbeat() {
     }
     all_keys = all_keys && p.hsm_ok;
   }
-  report.ok = all_keys;
+  report.ok = all_keys && !draining_.load();
   report.json = absl::StrCat("{\"status\":\"", report.ok ? "ok" : "error", "\",\"hsm\":", hsm_json,
                              ",\"signers\":{", keys_json, "}}");
   return report;
@@ -309,7 +313,9 @@ void SignetServer::Shutdown() {
     health_cv_.notify_all();
     if (health_thread_.joinable()) health_thread_.join();
     if (server_) {
-      if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
+      draining_.store(true);
+      // Shutdown() sets every service NOT_SERVING and ignores later updates while we drain.
+      if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
       spdlog::info("signetd: draining (up to {})", absl::FormatDuration(config_.server.drain_timeout));
       server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(config_.server.drain_timeout));
     }

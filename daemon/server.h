@@ -71,6 +71,7 @@ class SignetServer {
   ServerOptions options_;
   std::atomic<uint64_t> handled_calls_{0};
   std::atomic<bool> hsm_up_{true};
+  std::atomic<bool> draining_{false};
   MetricsRegistry metrics_;
   Counter* requests_ = nullptr;
   Counter* signatures_ = nullptr;

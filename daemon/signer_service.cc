@@ -253,7 +253,7 @@ grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grp
   work.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const std::string& data = items[static_cast<int>(i)];
-    call->SetInputHash(i, Sha256Hex(data));
+    call->SetInputHash(i, Sha256Hex(data));  // every audit line carries it, refused items included
     if (data.empty() || data.size() > limits_.max_item_bytes) {
       call->FailItem(i, *signer,
                      absl::InvalidArgumentError(absl::StrCat(field, "[", i, "]: ", data.size(), " bytes; an item must be 1..",
@@ -285,7 +285,9 @@ grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grp
   }
   call->Expect(work.size());
   if (absl::Status s = batcher_->Submit(work); !s.ok()) {
-    // Nothing was queued: the handler finishes the call itself; the call object is never completed.
+    // Nothing was queued: every item gets the refusal (and its audit line), then the handler finishes
+    // the call itself; the call object is never completed by a worker.
+    for (const WorkItem& w : work) call->FailItem(w.index, *signer, s);
     if (hooks_.on_call) hooks_.on_call(method, static_cast<grpc::StatusCode>(s.code()));
     reactor->Finish(ToGrpc(s));
     return reactor;

@@ -201,7 +201,10 @@ std::optional<CK_RV> CkrOf(const absl::Status& status) {
   return static_cast<CK_RV>(rv);
 }
 
-bool IsSessionError(CK_RV rv) { return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED; }
+bool IsSessionError(CK_RV rv) {
+  // CKR_OPERATION_ACTIVE: a failed C_Sign can leave the operation open; a new session is the way out.
+  return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED || rv == CKR_OPERATION_ACTIVE;
+}
 
 bool IsLoginError(CK_RV rv) { return rv == CKR_USER_NOT_LOGGED_IN; }
 

@@ -28,7 +28,7 @@ absl::Status WithContext(const absl::Status& status, std::string_view context);
 std::optional<CK_RV> CkrOf(const absl::Status& status);
 
 // Classes of failure the session pool recovers from.
-bool IsSessionError(CK_RV rv);  // the session is gone: open a new one
+bool IsSessionError(CK_RV rv);  // the session is gone or stuck: open a new one
 bool IsLoginError(CK_RV rv);    // the login state is gone: log in again
 bool IsHandleError(CK_RV rv);   // a cached object handle is stale: look it up again
 bool IsDeviceError(CK_RV rv);   // the device itself failed

@@ -45,6 +45,7 @@ TEST(WithContext, KeepsTheCkrPayload) {
 TEST(Classes, RecoverableFailures) {
   EXPECT_TRUE(IsSessionError(CKR_SESSION_CLOSED));
   EXPECT_TRUE(IsSessionError(CKR_SESSION_HANDLE_INVALID));
+  EXPECT_TRUE(IsSessionError(CKR_OPERATION_ACTIVE));
   EXPECT_TRUE(IsLoginError(CKR_USER_NOT_LOGGED_IN));
   EXPECT_TRUE(IsHandleError(CKR_KEY_HANDLE_INVALID));
   EXPECT_TRUE(IsDeviceError(CKR_DEVICE_REMOVED));

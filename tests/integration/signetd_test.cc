@@ -290,6 +290,12 @@ TEST_F(SignetdTest, FloodOnATinyQueueIsRefusedAndTheDaemonStaysHealthy) {
   EXPECT_GT(exhausted.load(), 0);
   EXPECT_GT(ok.load(), 0);
   EXPECT_EQ(other.load(), 0);
+  // Every item is accounted for in the audit log, refused ones included.
+  auto audits = harness_->audits();
+  EXPECT_EQ(audits.size(), 8u * 10u * 3u);
+  size_t refused = 0;
+  for (const auto& a : audits) refused += a.result == "RESOURCE_EXHAUSTED";
+  EXPECT_EQ(refused, static_cast<size_t>(exhausted.load()) * 3);
   // Still serving afterwards.
   auto stub = harness_->Stub(harness_->allowed());
   SignRequest req;

@@ -31,6 +31,10 @@ cmd_test() {
   "$ROOT/ops/install-deps.sh"
   configure_and_build
   step "run the test suite"
+  if [ -n "$SANITIZE" ]; then
+    export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+  fi
   local start=$SECONDS
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 300
   echo "test suite took $((SECONDS - start)) s"

@@ -19,14 +19,25 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/absl_compat.h"
+#include "common/dns_name.h"
 #include "common/files.h"
+#include "common/hex.h"
+#include "common/strict_yaml.h"
 #include "yaml-cpp/yaml.h"
 
 namespace signet::daemon {
 namespace {
 
+using yaml::AllIdChars;
+using yaml::Echo;
+using yaml::Fields;
+using yaml::Index;
+using yaml::Kind;
+using yaml::kTopLevel;
+using yaml::Presence;
+using yaml::Shown;
+
 // Bounds that config.h leaves to the loader.
-constexpr size_t kMaxShownValueBytes = 64;  // offending values are truncated to this in messages
 constexpr size_t kMaxPathBytes = 4096;      // PATH_MAX
 constexpr size_t kMaxTokenBytes = 1024;     // label, serial=... or a pkcs11: URI
 constexpr size_t kMaxEnvNameBytes = 256;
@@ -34,62 +45,13 @@ constexpr size_t kMaxKeyLabelBytes = 128;
 constexpr size_t kMaxX5uBytes = 2048;
 constexpr size_t kMaxIdentityBytes = 1024;
 constexpr size_t kMaxLoggerNameBytes = 64;
-constexpr absl::string_view kTopLevel = "(top level)";
 constexpr absl::string_view kHttpsPrefix = "https://";
-
-// ---- Rendering helpers -------------------------------------------------------------------------
-
-// An offending value as it appears in a message: quoted, C-escaped (no raw control bytes reach a
-// log line), truncated to kMaxShownValueBytes.
-std::string Shown(absl::string_view v) {
-  if (v.size() <= kMaxShownValueBytes) return absl::StrCat("'", absl::CHexEscape(v), "'");
-  return absl::StrCat("'", absl::CHexEscape(v.substr(0, kMaxShownValueBytes)), "'... (", v.size(), " bytes)");
-}
-
-bool IsIdChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-}
-
-bool AllIdChars(absl::string_view s) { return std::all_of(s.begin(), s.end(), IsIdChar); }
-
-// One segment of a YAML path. Keys that would make the path ambiguous (dots, brackets, control
-// bytes) or are overly long are quoted like values.
-std::string Segment(absl::string_view key) {
-  bool plain = !key.empty() && key.size() <= kMaxShownValueBytes;
-  for (char c : key) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) plain = false;
-  }
-  return plain ? std::string(key) : Shown(key);
-}
-
-std::string Child(absl::string_view parent, absl::string_view key) {
-  if (parent.empty() || parent == kTopLevel) return Segment(key);
-  return absl::StrCat(parent, ".", Segment(key));
-}
-
-std::string Index(absl::string_view parent, size_t i) { return absl::StrCat(parent, "[", i, "]"); }
-
-const char* Kind(const YAML::Node& n) {
-  if (!n.IsDefined()) return "nothing";
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-      return "an empty value";
-    case YAML::NodeType::Scalar:
-      return "a scalar";
-    case YAML::NodeType::Sequence:
-      return "a sequence";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
-int Line(const YAML::Node& n) {
-  YAML::Mark m = n.Mark();
-  return m.is_null() ? 0 : m.line + 1;
-}
+constexpr size_t kMaxDnsNameBytes = 253;
+// The keys only a contentsignaturepki signer takes.
+constexpr absl::string_view kPkiSignerKeys[] = {
+    "curve",         "ee_name",       "intermediate_key_label", "intermediate_cert_file", "root_cert_file",
+    "root_sha256",   "validity",      "rotate_before",          "clock_skew",             "x5u_base_url",
+    "publication_dir", "x5u_ca_file"};
 
 // "host:port" or "[v6]:port"; the port is decimal 0..65535.
 bool ValidHostPort(absl::string_view s) {
@@ -126,58 +88,14 @@ bool ValidEnvName(absl::string_view s) {
                      [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
-// ---- Mapping access ----------------------------------------------------------------------------
 
-// The entries of one YAML mapping, with keys already checked (strings, unique, allowed).
-struct Fields {
-  std::string path;
-  std::vector<std::pair<std::string, YAML::Node>> entries;
-
-  const YAML::Node* Find(absl::string_view key) const {
-    for (const auto& [k, v] : entries) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-  std::string PathOf(absl::string_view key) const { return Child(path, key); }
-};
-
-enum class Presence { kOptional, kRequired };
-
-// Whether an offending value may be echoed in a message. PIN-related keys never are.
-enum class Echo { kYes, kNo };
-
-class Parser {
+class Parser : public yaml::StrictReader {
  public:
-  explicit Parser(absl::string_view origin) : origin_(origin) {}
-
-  template <typename... Args>
-  absl::Status Err(absl::string_view path, const Args&... args) const {
-    return absl::InvalidArgumentError(absl::StrCat(origin_, ": ", path, ": ", args...));
-  }
+  explicit Parser(absl::string_view origin) : StrictReader(origin) {}
 
   absl::StatusOr<Config> Run(absl::string_view yaml) const;
 
  private:
-  // Reads a mapping node. A missing or empty (null) section counts as an empty mapping when
-  // `null_ok`, so its keys take their defaults.
-  absl::StatusOr<Fields> Map(const YAML::Node& node, const std::string& path,
-                             std::initializer_list<absl::string_view> allowed, bool null_ok) const;
-
-  // A scalar value; nullopt when the key is absent (and optional).
-  absl::StatusOr<std::optional<std::string>> Scalar(const Fields& f, absl::string_view key,
-                                                    Presence presence) const;
-
-  // A string of min..max bytes. Leaves *out untouched when the key is absent.
-  absl::Status String(const Fields& f, absl::string_view key, Presence presence, size_t min, size_t max,
-                      std::string* out, Echo echo = Echo::kYes) const;
-  absl::Status OptionalString(const Fields& f, absl::string_view key, size_t min, size_t max,
-                              std::optional<std::string>* out, Echo echo = Echo::kYes) const;
-  absl::Status Size(const Fields& f, absl::string_view key, uint64_t min, uint64_t max, size_t* out) const;
-  absl::Status Duration(const Fields& f, absl::string_view key, absl::Duration min, absl::Duration max,
-                        absl::Duration* out) const;
-  absl::Status Enum(const Fields& f, absl::string_view key, std::initializer_list<absl::string_view> allowed,
-                    std::string* out) const;
   absl::Status Listen(const Fields& f, absl::string_view key, bool empty_ok, std::string* out) const;
 
   absl::Status ParseServer(const YAML::Node& node, ServerConfig* out) const;
@@ -190,130 +108,10 @@ class Parser {
   absl::Status ParseAuthorization(const YAML::Node& node, const std::vector<SignerConfig>& signers,
                                   std::vector<AuthorizationRule>* out) const;
   absl::Status ParseLogging(const YAML::Node& node, LoggingConfig* out) const;
-
-  std::string origin_;
+  absl::Status ParsePkiSigner(const Fields& f, SignerConfig* signer) const;
+  absl::Status ParseRotation(const YAML::Node& node, const std::vector<SignerConfig>& signers,
+                             RotationConfig* out) const;
 };
-
-absl::StatusOr<Fields> Parser::Map(const YAML::Node& node, const std::string& path,
-                                   std::initializer_list<absl::string_view> allowed, bool null_ok) const {
-  Fields fields;
-  fields.path = path;
-  if (null_ok && (!node.IsDefined() || node.IsNull())) return fields;
-  if (!node.IsMap()) return Err(path, "expected a mapping, got ", Kind(node));
-  std::map<std::string, int> seen;  // key -> line
-  for (YAML::const_iterator it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node key_node = it->first;  // copies: the iterator hands out temporaries
-    const YAML::Node value_node = it->second;
-    if (!key_node.IsScalar()) {
-      return Err(path, "mapping keys must be strings, got ", Kind(key_node), " as a key (line ",
-                 Line(key_node), ")");
-    }
-    const std::string& key = key_node.Scalar();
-    std::string key_path = Child(path, key);
-    bool known = false;
-    for (absl::string_view a : allowed) known = known || a == key;
-    if (!known) return Err(key_path, "unknown key; expected one of ", absl::StrJoin(allowed, ", "));
-    // yaml-cpp keeps every pair of a mapping with a repeated key; a lookup would silently take one.
-    auto [prev, inserted] = seen.emplace(key, Line(key_node));
-    if (!inserted) {
-      if (prev->second == Line(key_node))
-        return Err(key_path, "duplicate key (twice on line ", prev->second, ")");
-      return Err(key_path, "duplicate key (lines ", prev->second, " and ", Line(key_node), ")");
-    }
-    fields.entries.emplace_back(key, value_node);
-  }
-  return fields;
-}
-
-absl::StatusOr<std::optional<std::string>> Parser::Scalar(const Fields& f, absl::string_view key,
-                                                          Presence presence) const {
-  const YAML::Node* node = f.Find(key);
-  if (node == nullptr) {
-    if (presence == Presence::kRequired) return Err(f.PathOf(key), "required");
-    return std::optional<std::string>();
-  }
-  if (node->IsNull()) {
-    if (presence == Presence::kRequired) return Err(f.PathOf(key), "required, got an empty value");
-    return Err(f.PathOf(key), "got an empty value; give a value or remove the key to use the default");
-  }
-  if (!node->IsScalar()) return Err(f.PathOf(key), "expected a scalar, got ", Kind(*node));
-  const std::string& value = node->Scalar();
-  if (value.find('\0') != std::string::npos) return Err(f.PathOf(key), "must not contain NUL bytes");
-  return std::optional<std::string>(value);
-}
-
-absl::Status Parser::String(const Fields& f, absl::string_view key, Presence presence, size_t min, size_t max,
-                            std::string* out, Echo echo) const {
-  absl::StatusOr<std::optional<std::string>> value = Scalar(f, key, presence);
-  if (!value.ok()) return value.status();
-  if (!value->has_value()) return absl::OkStatus();
-  const std::string& s = **value;
-  if (s.size() < min || s.size() > max) {
-    if (s.empty()) return Err(f.PathOf(key), "must be ", min, "..", max, " bytes, got an empty string");
-    return Err(f.PathOf(key), "must be ", min, "..", max, " bytes, got ", s.size(), " bytes",
-               echo == Echo::kYes ? absl::StrCat(": ", Shown(s)) : std::string());
-  }
-  *out = s;
-  return absl::OkStatus();
-}
-
-absl::Status Parser::OptionalString(const Fields& f, absl::string_view key, size_t min, size_t max,
-                                    std::optional<std::string>* out, Echo echo) const {
-  if (f.Find(key) == nullptr) return absl::OkStatus();
-  std::string value;
-  if (absl::Status s = String(f, key, Presence::kOptional, min, max, &value, echo); !s.ok()) return s;
-  *out = std::move(value);
-  return absl::OkStatus();
-}
-
-absl::Status Parser::Size(const Fields& f, absl::string_view key, uint64_t min, uint64_t max,
-                          size_t* out) const {
-  absl::StatusOr<std::optional<std::string>> value = Scalar(f, key, Presence::kOptional);
-  if (!value.ok()) return value.status();
-  if (!value->has_value()) return absl::OkStatus();
-  const std::string& s = **value;
-  bool digits = !s.empty() && s.size() <= 20;
-  for (char c : s) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
-  uint64_t n = 0;
-  if (!digits || !absl::SimpleAtoi(s, &n) || n < min || n > max) {
-    return Err(f.PathOf(key), "must be a non-negative integer in ", min, "..", max, ", got ", Shown(s));
-  }
-  if (s.size() > 1 && s.front() == '0') {
-    return Err(f.PathOf(key), "must be a non-negative integer in ", min, "..", max,
-               " without leading zeros (YAML 1.1 reads those as octal), got ", Shown(s));
-  }
-  *out = static_cast<size_t>(n);
-  return absl::OkStatus();
-}
-
-absl::Status Parser::Duration(const Fields& f, absl::string_view key, absl::Duration min, absl::Duration max,
-                              absl::Duration* out) const {
-  absl::StatusOr<std::optional<std::string>> value = Scalar(f, key, Presence::kOptional);
-  if (!value.ok()) return value.status();
-  if (!value->has_value()) return absl::OkStatus();
-  const std::string& s = **value;
-  absl::Duration d;
-  if (!absl::ParseDuration(s, &d) || d < min || d > max) {
-    return Err(f.PathOf(key), "must be a duration in ", absl::FormatDuration(min), "..",
-               absl::FormatDuration(max), R"( such as "10s", "250ms" or "200us", got )", Shown(s));
-  }
-  *out = d;
-  return absl::OkStatus();
-}
-
-absl::Status Parser::Enum(const Fields& f, absl::string_view key,
-                          std::initializer_list<absl::string_view> allowed, std::string* out) const {
-  absl::StatusOr<std::optional<std::string>> value = Scalar(f, key, Presence::kOptional);
-  if (!value.ok()) return value.status();
-  if (!value->has_value()) return absl::OkStatus();
-  for (absl::string_view a : allowed) {
-    if (a == **value) {
-      *out = **value;
-      return absl::OkStatus();
-    }
-  }
-  return Err(f.PathOf(key), "must be one of ", absl::StrJoin(allowed, ", "), "; got ", Shown(**value));
-}
 
 absl::Status Parser::Listen(const Fields& f, absl::string_view key, bool empty_ok, std::string* out) const {
   absl::StatusOr<std::optional<std::string>> value = Scalar(f, key, Presence::kOptional);
@@ -330,7 +128,8 @@ absl::Status Parser::Listen(const Fields& f, absl::string_view key, bool empty_o
 
 absl::Status Parser::ParseServer(const YAML::Node& node, ServerConfig* out) const {
   absl::StatusOr<Fields> f =
-      Map(node, "server", {"listen", "http_listen", "tls", "drain_timeout", "ready_file"}, /*null_ok=*/true);
+      Map(node, "server", {"listen", "http_listen", "tls", "drain_timeout", "ready_file", "x5u_dir"},
+          /*null_ok=*/true);
   if (!f.ok()) return f.status();
   if (absl::Status s = Listen(*f, "listen", /*empty_ok=*/false, &out->listen); !s.ok()) return s;
   if (absl::Status s = Listen(*f, "http_listen", /*empty_ok=*/true, &out->http_listen); !s.ok()) return s;
@@ -361,6 +160,7 @@ absl::Status Parser::ParseServer(const YAML::Node& node, ServerConfig* out) cons
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = OptionalString(*f, "x5u_dir", 1, kMaxPathBytes, &out->x5u_dir); !s.ok()) return s;
   return OptionalString(*f, "ready_file", 1, kMaxPathBytes, &out->ready_file);
 }
 
@@ -449,7 +249,11 @@ absl::Status Parser::ParseSigners(const YAML::Node& node, const LimitsConfig& li
   std::map<std::string, size_t> ids;  // id -> index
   for (size_t i = 0; i < node.size(); ++i) {
     const std::string path = Index("signers", i);
-    absl::StatusOr<Fields> f = Map(node[i], path, {"id", "type", "key_label", "x5u"}, /*null_ok=*/false);
+    absl::StatusOr<Fields> f = Map(node[i], path,
+                                   {"id", "type", "key_label", "x5u", "curve", "ee_name", "intermediate_key_label",
+                                    "intermediate_cert_file", "root_cert_file", "root_sha256", "validity",
+                                    "rotate_before", "clock_skew", "x5u_base_url", "publication_dir", "x5u_ca_file"},
+                                   /*null_ok=*/false);
     if (!f.ok()) return f.status();
     SignerConfig signer;
 
@@ -469,12 +273,20 @@ absl::Status Parser::ParseSigners(const YAML::Node& node, const LimitsConfig& li
     absl::StatusOr<std::optional<std::string>> type = Scalar(*f, "type", Presence::kRequired);
     if (!type.ok()) return type.status();
     signer.type = **type;
-    if (signer.type == "contentsignaturepki") {
-      return Err(f->PathOf("type"), "contentsignaturepki is not supported yet (key management)");
-    }
-    if (signer.type != "contentsignature") {
+    if (signer.type != "contentsignature" && signer.type != "contentsignaturepki") {
       return Err(f->PathOf("type"), "must be one of contentsignature, contentsignaturepki; got ",
                  Shown(signer.type));
+    }
+    if (signer.type == "contentsignaturepki") {
+      if (absl::Status s = ParsePkiSigner(*f, &signer); !s.ok()) return s;
+      out->push_back(std::move(signer));
+      continue;
+    }
+    for (absl::string_view pki_key : kPkiSignerKeys) {
+      if (f->Find(pki_key) != nullptr) {
+        return Err(f->PathOf(pki_key), "only a contentsignaturepki signer takes this key; this one is ",
+                   signer.type);
+      }
     }
 
     if (absl::Status s =
@@ -490,6 +302,94 @@ absl::Status Parser::ParseSigners(const YAML::Node& node, const LimitsConfig& li
       signer.x5u = **x5u;
     }
     out->push_back(std::move(signer));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParsePkiSigner(const Fields& f, SignerConfig* signer) const {
+  for (absl::string_view plain_key : {"key_label", "x5u"}) {
+    if (f.Find(plain_key) != nullptr) {
+      return Err(f.PathOf(plain_key),
+                 "not used by a contentsignaturepki signer: its keys come from rotation and its x5u URL from "
+                 "x5u_base_url");
+    }
+  }
+  PkiSignerConfig pki;
+  std::string curve;
+  if (absl::Status s = Enum(f, "curve", {"P-256", "P-384", "P-521"}, &curve); !s.ok()) return s;
+  if (!curve.empty()) pki.curve = *EcCurveFromName(curve);
+  if (absl::Status s = String(f, "ee_name", Presence::kRequired, 1, kMaxDnsNameBytes, &pki.ee_name); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateDnsName(pki.ee_name, "ee_name", /*allow_wildcard=*/false); !s.ok()) {
+    return Err(f.PathOf("ee_name"), s.message());
+  }
+  if (absl::Status s = String(f, "intermediate_key_label", Presence::kRequired, 1, kMaxKeyLabelBytes,
+                              &pki.intermediate_key_label);
+      !s.ok()) {
+    return s;
+  }
+  for (auto [key, out] : {std::pair{"intermediate_cert_file", &pki.intermediate_cert_file},
+                          std::pair{"root_cert_file", &pki.root_cert_file},
+                          std::pair{"publication_dir", &pki.publication_dir}}) {
+    if (absl::Status s = String(f, key, Presence::kRequired, 1, kMaxPathBytes, out); !s.ok()) return s;
+  }
+  if (absl::Status s = OptionalString(f, "x5u_ca_file", 1, kMaxPathBytes, &pki.x5u_ca_file); !s.ok()) return s;
+
+  std::string pin;
+  if (absl::Status s = String(f, "root_sha256", Presence::kRequired, 1, 128, &pin); !s.ok()) return s;
+  absl::StatusOr<std::vector<uint8_t>> digest = HexDecode(pin, /*allow_colons=*/true);
+  if (!digest.ok() || digest->size() != 32) {
+    return Err(f.PathOf("root_sha256"),
+               "must be the SHA-256 of the root certificate: 64 hex digits, colons allowed (as `signet ceremony` "
+               "prints it), got ", Shown(pin));
+  }
+  pki.root_sha256 = *std::move(digest);
+
+  if (absl::Status s = Duration(f, "validity", absl::Hours(1), absl::Hours(24 * 3650), &pki.validity); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = Duration(f, "rotate_before", absl::Minutes(1), absl::Hours(24 * 3650), &pki.rotate_before);
+      !s.ok()) {
+    return s;
+  }
+  if (pki.rotate_before >= pki.validity) {
+    return Err(f.PathOf("rotate_before"), "must be shorter than validity (",
+               absl::FormatDuration(pki.validity), "), got ", absl::FormatDuration(pki.rotate_before));
+  }
+  if (absl::Status s = Duration(f, "clock_skew", absl::ZeroDuration(), absl::Hours(1), &pki.clock_skew); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::optional<std::string>> base = Scalar(f, "x5u_base_url", Presence::kRequired);
+  if (!base.ok()) return base.status();
+  if (absl::Status s = CheckX5u(f.PathOf("x5u_base_url"), **base); !s.ok()) return s;
+  if (!absl::EndsWith(**base, "/")) {
+    return Err(f.PathOf("x5u_base_url"), "must end with '/' (chain file names are appended), got ",
+               Shown(**base));
+  }
+  pki.x5u_base_url = **base;
+  signer->pki = std::move(pki);
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseRotation(const YAML::Node& node, const std::vector<SignerConfig>& signers,
+                                   RotationConfig* out) const {
+  absl::StatusOr<Fields> f = Map(node, "rotation", {"mode", "check_interval", "reload_interval"}, /*null_ok=*/true);
+  if (!f.ok()) return f.status();
+  if (absl::Status s = Enum(*f, "mode", {"internal", "external"}, &out->mode); !s.ok()) return s;
+  if (absl::Status s = Duration(*f, "check_interval", absl::Seconds(1), absl::Hours(24), &out->check_interval);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = Duration(*f, "reload_interval", absl::Milliseconds(100), absl::Hours(1), &out->reload_interval);
+      !s.ok()) {
+    return s;
+  }
+  for (size_t i = 0; i < signers.size(); ++i) {
+    if (out->mode == "internal" && signers[i].pki && out->check_interval >= signers[i].pki->rotate_before) {
+      return Err("rotation.check_interval", "must be shorter than signers[", i, "].rotate_before (",
+                 absl::FormatDuration(signers[i].pki->rotate_before), ") or a rotation could be missed");
+    }
   }
   return absl::OkStatus();
 }
@@ -558,27 +458,14 @@ absl::Status Parser::ParseLogging(const YAML::Node& node, LoggingConfig* out) co
 }
 
 absl::StatusOr<Config> Parser::Run(absl::string_view yaml) const {
-  if (yaml.size() > kMaxConfigBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(origin_, ": is larger than the ", kMaxConfigBytes, "-byte configuration bound"));
-  }
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    if (e.mark.is_null())
-      return absl::InvalidArgumentError(absl::StrCat(origin_, ": YAML syntax error: ", e.msg));
-    return absl::InvalidArgumentError(absl::StrCat(origin_, ": line ", e.mark.line + 1, ", column ",
-                                                   e.mark.column + 1, ": YAML syntax error: ", e.msg));
-  }
-  if (docs.size() > 1) {
-    return Err(kTopLevel, "expected one YAML document, got ", docs.size(), " (remove the extra '---')");
-  }
-  YAML::Node root = docs.empty() ? YAML::Node(YAML::NodeType::Undefined) : docs.front();
+  absl::StatusOr<YAML::Node> root_or = LoadDocument(yaml, kMaxConfigBytes, "configuration");
+  if (!root_or.ok()) return root_or.status();
+  const YAML::Node& root = *root_or;
   if (!root.IsMap()) return Err(kTopLevel, "expected a mapping, got ", Kind(root));
   absl::StatusOr<Fields> top =
       Map(root, std::string(kTopLevel),
-          {"server", "hsm", "batching", "limits", "signers", "authorization", "logging"}, /*null_ok=*/false);
+          {"server", "hsm", "batching", "limits", "signers", "authorization", "rotation", "logging"},
+          /*null_ok=*/false);
   if (!top.ok()) return top.status();
   auto section = [&](absl::string_view key) {
     const YAML::Node* n = top->Find(key);
@@ -595,6 +482,7 @@ absl::StatusOr<Config> Parser::Run(absl::string_view yaml) const {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = ParseRotation(section("rotation"), config.signers, &config.rotation); !s.ok()) return s;
   if (absl::Status s = ParseLogging(section("logging"), &config.logging); !s.ok()) return s;
   return config;
 }

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/ec_curve.h"
 
 namespace signet::daemon {
 
@@ -29,6 +30,7 @@ struct ServerConfig {
   TlsConfig tls;
   absl::Duration drain_timeout = absl::Seconds(10);  // SIGTERM: how long in-flight calls may finish
   std::optional<std::string> ready_file;  // written (JSON with the bound ports) once serving
+  std::optional<std::string> x5u_dir;     // served read-only at /x5u/ on the side port
 };
 
 struct HsmConfig {
@@ -53,11 +55,35 @@ struct LimitsConfig {
   size_t max_signer_id_bytes = 128;            // 1..1024
 };
 
+// A contentsignaturepki signer: its end-entity keys rotate (keymgmt/rotation.h) under an intermediate
+// in the HSM, and its x5u chain is published and verified against the pinned root.
+struct PkiSignerConfig {
+  EcCurve curve = EcCurve::kP384;        // of the end-entity keys
+  std::string ee_name;                   // DNS SAN of the end-entity certificates
+  std::string intermediate_key_label;    // the intermediate's key on the token
+  std::string intermediate_cert_file;    // PEM, from the intermediate ceremony
+  std::string root_cert_file;            // PEM, from the root ceremony
+  std::vector<uint8_t> root_sha256;      // the pin: SHA-256 of the root certificate's DER
+  absl::Duration validity = absl::Hours(24 * 60);       // of each end-entity certificate
+  absl::Duration rotate_before = absl::Hours(24 * 30);  // rotate this long before the active one expires
+  absl::Duration clock_skew = absl::Minutes(10);        // NotBefore = now - skew; NotAfter + skew
+  std::string x5u_base_url;              // https://.../ (ends with '/'); chain URL = base + file name
+  std::string publication_dir;           // where chain files are written
+  std::optional<std::string> x5u_ca_file;  // CA bundle for reading chains back; default: system CAs
+};
+
 struct SignerConfig {
   std::string id;    // [A-Za-z0-9._-]{1,max_signer_id_bytes}, unique
-  std::string type;  // "contentsignature" now; "contentsignaturepki" comes with key management
+  std::string type;  // "contentsignature" | "contentsignaturepki"
   std::string key_label;  // HSM key label (contentsignature)
   std::string x5u;        // optional fixed x5u URL (contentsignature): https:// only
+  std::optional<PkiSignerConfig> pki;  // contentsignaturepki only
+};
+
+struct RotationConfig {
+  std::string mode = "internal";  // internal: signetd's own timer rotates; external: `signet rotate` does
+  absl::Duration check_interval = absl::Minutes(10);   // internal: how often rotation checks what is due
+  absl::Duration reload_interval = absl::Seconds(30);  // how often every replica looks for a new key
 };
 
 struct AuthorizationRule {
@@ -78,6 +104,7 @@ struct Config {
   LimitsConfig limits;
   std::vector<SignerConfig> signers;            // at least one
   std::vector<AuthorizationRule> authorization;  // identities unique
+  RotationConfig rotation;
   LoggingConfig logging;
 
   // Parses and validates YAML text. `origin` (a file name) prefixes error messages.

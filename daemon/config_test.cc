@@ -249,11 +249,11 @@ std::vector<BadCase> BadCases() {
       {"EmptyDocument", "", "(top level): ", "expected a mapping"},
       {"TwoDocuments", f + "---\n" + f, "(top level): ", "expected one YAML document, got 2"},
       {"UnknownTopLevelKey", edit("logging:\n", "bogus: 1\nlogging:\n"), "bogus: ",
-       "unknown key; expected one of server, hsm, batching, limits, signers, authorization, logging"},
+       "unknown key; expected one of server, hsm, batching, limits, signers, authorization, rotation, logging"},
       {"UnknownNestedKey", edit("    cert_file:", "    cert_fil:"),
        "server.tls.cert_fil: ", "unknown key; expected one of cert_file, key_file, client_ca_file, crl_file"},
       {"UnknownSignerKey", edit("    key_label: rs-p384\n", "    key_label: rs-p384\n    keylabel: x\n"),
-       "signers[1].keylabel: ", "unknown key; expected one of id, type, key_label, x5u"},
+       "signers[1].keylabel: ", "unknown key; expected one of id, type, key_label, x5u, curve, ee_name"},
       {"UnknownAuthorizationKey",
        edit("  - identity: \"ops.example.org\"\n", "  - identity: \"ops.example.org\"\n    role: admin\n"),
        "authorization[1].role: ", "unknown key"},
@@ -381,10 +381,13 @@ std::vector<BadCase> BadCases() {
        edit("    type: contentsignature\n    key_label: rs-p384\n",
             "    type: xmldsig\n    key_label: rs-p384\n"),
        "signers[1].type: ", "must be one of contentsignature, contentsignaturepki; got 'xmldsig'"},
-      {"SignerTypePkiNotYet",
+      {"PkiSignerTakesNoKeyLabel",
        edit("    type: contentsignature\n    key_label: normandy-p384\n",
             "    type: contentsignaturepki\n    key_label: normandy-p384\n"),
-       "signers[0].type: ", "contentsignaturepki is not supported yet (key management)"},
+       "signers[0].key_label: ", "not used by a contentsignaturepki signer"},
+      {"PlainSignerTakesNoPkiKeys",
+       edit("    key_label: rs-p384\n", "    key_label: rs-p384\n    ee_name: a.example.org\n"),
+       "signers[1].ee_name: ", "only a contentsignaturepki signer takes this key; this one is contentsignature"},
       {"SignerMissingKeyLabel", edit("    key_label: rs-p384\n", ""), "signers[1].key_label: ", "required"},
       {"SignerKeyLabelTooLong", edit("key_label: rs-p384", "key_label: " + std::string(129, 'k')),
        "signers[1].key_label: ", "must be 1..128 bytes, got 129 bytes"},
@@ -593,6 +596,125 @@ TEST_F(ConfigLoadTest, OversizeFile) {
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(c.status().message()), HasSubstr(path));
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("1048576-byte bound"));
+}
+
+// ---- contentsignaturepki signers and rotation ------------------------------------------------------
+
+constexpr char kPki[] = R"(server:
+  tls: {cert_file: /c.pem, key_file: /k.pem, client_ca_file: /ca.pem}
+  x5u_dir: /var/lib/signetd/x5u
+hsm: {token: signet, pin_env: SIGNET_PIN}
+signers:
+  - id: remote-settings
+    type: contentsignaturepki
+    curve: P-256
+    ee_name: remote-settings.content-signature.example.org
+    intermediate_key_label: example-intermediate-2026
+    intermediate_cert_file: /etc/signetd/pki/intermediate.pem
+    root_cert_file: /etc/signetd/pki/root.pem
+    root_sha256: "4C:35:B1:C3:E3:12:D9:55:E7:78:ED:D0:A7:E7:8A:38:83:04:EF:01:BF:FA:03:29:B2:46:9F:3C:C5:EC:36:04"
+    validity: 1440h
+    rotate_before: 720h
+    clock_skew: 5m
+    x5u_base_url: "https://x5u.example.org/chains/"
+    publication_dir: /var/lib/signetd/x5u
+    x5u_ca_file: /etc/signetd/pki/x5u-ca.pem
+rotation:
+  mode: external
+  check_interval: 30m
+  reload_interval: 10s
+)";
+
+TEST(PkiConfigTest, PkiSignerAndRotationParse) {
+  absl::StatusOr<Config> c = Config::Parse(kPki, "pki.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->server.x5u_dir, "/var/lib/signetd/x5u");
+  ASSERT_EQ(c->signers.size(), 1u);
+  const SignerConfig& s = c->signers[0];
+  EXPECT_EQ(s.type, "contentsignaturepki");
+  EXPECT_TRUE(s.key_label.empty());
+  ASSERT_TRUE(s.pki.has_value());
+  EXPECT_EQ(s.pki->curve, EcCurve::kP256);
+  EXPECT_EQ(s.pki->ee_name, "remote-settings.content-signature.example.org");
+  EXPECT_EQ(s.pki->intermediate_key_label, "example-intermediate-2026");
+  EXPECT_EQ(s.pki->intermediate_cert_file, "/etc/signetd/pki/intermediate.pem");
+  EXPECT_EQ(s.pki->root_cert_file, "/etc/signetd/pki/root.pem");
+  ASSERT_EQ(s.pki->root_sha256.size(), 32u);
+  EXPECT_EQ(s.pki->root_sha256[0], 0x4c);
+  EXPECT_EQ(s.pki->root_sha256[31], 0x04);
+  EXPECT_EQ(s.pki->validity, absl::Hours(1440));
+  EXPECT_EQ(s.pki->rotate_before, absl::Hours(720));
+  EXPECT_EQ(s.pki->clock_skew, absl::Minutes(5));
+  EXPECT_EQ(s.pki->x5u_base_url, "https://x5u.example.org/chains/");
+  EXPECT_EQ(s.pki->publication_dir, "/var/lib/signetd/x5u");
+  EXPECT_EQ(s.pki->x5u_ca_file, "/etc/signetd/pki/x5u-ca.pem");
+  EXPECT_EQ(c->rotation.mode, "external");
+  EXPECT_EQ(c->rotation.check_interval, absl::Minutes(30));
+  EXPECT_EQ(c->rotation.reload_interval, absl::Seconds(10));
+}
+
+TEST(PkiConfigTest, Defaults) {
+  std::string text = kPki;
+  for (const char* line : {"    curve: P-256\n", "    validity: 1440h\n", "    rotate_before: 720h\n",
+                           "    clock_skew: 5m\n", "    x5u_ca_file: /etc/signetd/pki/x5u-ca.pem\n"}) {
+    text = Edit(text, line, "");
+  }
+  text = text.substr(0, text.find("rotation:"));
+  absl::StatusOr<Config> c = Config::Parse(text, "pki.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const PkiSignerConfig& p = *c->signers[0].pki;
+  EXPECT_EQ(p.curve, EcCurve::kP384);
+  EXPECT_EQ(p.validity, absl::Hours(24 * 60));
+  EXPECT_EQ(p.rotate_before, absl::Hours(24 * 30));
+  EXPECT_EQ(p.clock_skew, absl::Minutes(10));
+  EXPECT_FALSE(p.x5u_ca_file.has_value());
+  EXPECT_EQ(c->rotation.mode, "internal");
+  EXPECT_EQ(c->rotation.check_interval, absl::Minutes(10));
+  EXPECT_EQ(c->rotation.reload_interval, absl::Seconds(30));
+}
+
+TEST(PkiConfigTest, EveryBadValueNamesItsKey) {
+  auto err = [](const std::string& from, const std::string& to) {
+    absl::StatusOr<Config> c = Config::Parse(Edit(kPki, from, to), "pki.yaml");
+    EXPECT_FALSE(c.ok()) << from << " -> " << to;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(c.status().message());
+  };
+  EXPECT_THAT(err("    curve: P-256\n", "    curve: P-192\n"), HasSubstr("signers[0].curve: must be one of P-256"));
+  EXPECT_THAT(err("    ee_name: remote-settings.content-signature.example.org\n", ""),
+              HasSubstr("signers[0].ee_name: required"));
+  EXPECT_THAT(err("ee_name: remote-settings.", "ee_name: remote_settings."), HasSubstr("signers[0].ee_name: ee_name"));
+  EXPECT_THAT(err("    intermediate_key_label: example-intermediate-2026\n", ""),
+              HasSubstr("signers[0].intermediate_key_label: required"));
+  EXPECT_THAT(err("    root_cert_file: /etc/signetd/pki/root.pem\n", ""), HasSubstr("signers[0].root_cert_file: required"));
+  EXPECT_THAT(err("    publication_dir: /var/lib/signetd/x5u\n", ""), HasSubstr("signers[0].publication_dir: required"));
+  EXPECT_THAT(err("\"4C:35:B1", "\"4C:35"), HasSubstr("signers[0].root_sha256: must be the SHA-256"));
+  EXPECT_THAT(err("\"4C:35:B1", "\"ZZ:35:B1"), HasSubstr("signers[0].root_sha256"));
+  EXPECT_THAT(err("    validity: 1440h\n", "    validity: 30m\n"), HasSubstr("signers[0].validity: must be a duration"));
+  EXPECT_THAT(err("    rotate_before: 720h\n", "    rotate_before: 1440h\n"),
+              HasSubstr("signers[0].rotate_before: must be shorter than validity"));
+  EXPECT_THAT(err("    clock_skew: 5m\n", "    clock_skew: 2h\n"), HasSubstr("signers[0].clock_skew"));
+  EXPECT_THAT(err("\"https://x5u.example.org/chains/\"", "\"http://x5u.example.org/chains/\""),
+              HasSubstr("signers[0].x5u_base_url: must start with https://"));
+  EXPECT_THAT(err("\"https://x5u.example.org/chains/\"", "\"https://x5u.example.org/chains\""),
+              HasSubstr("signers[0].x5u_base_url: must end with '/'"));
+  EXPECT_THAT(err("    x5u_base_url: \"https://x5u.example.org/chains/\"\n", ""),
+              HasSubstr("signers[0].x5u_base_url: required"));
+  EXPECT_THAT(err("    clock_skew: 5m\n", "    clock_skew: 5m\n    x5u: \"https://a.example/x.pem\"\n"),
+              HasSubstr("signers[0].x5u: not used by a contentsignaturepki signer"));
+  EXPECT_THAT(err("  mode: external\n", "  mode: cron\n"), HasSubstr("rotation.mode: must be one of internal, external"));
+  EXPECT_THAT(err("  mode: external\n", "  mode: internal\n  check_interval_s: 1\n"), HasSubstr("rotation.check_interval_s: unknown key"));
+  {
+    absl::StatusOr<Config> c =
+        Config::Parse(Edit(Edit(kPki, "    rotate_before: 720h\n", "    rotate_before: 20m\n"), "  mode: external\n",
+                           "  mode: internal\n"),
+                      "pki.yaml");
+    ASSERT_FALSE(c.ok());
+    EXPECT_THAT(std::string(c.status().message()),
+                HasSubstr("rotation.check_interval: must be shorter than signers[0].rotate_before (20m)"));
+  }
+  EXPECT_THAT(err("  reload_interval: 10s\n", "  reload_interval: 2h\n"), HasSubstr("rotation.reload_interval"));
+  EXPECT_THAT(err("  x5u_dir: /var/lib/signetd/x5u\n", "  x5u_dir: \"\"\n"), HasSubstr("server.x5u_dir: must be 1..4096"));
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "daemon/signer_service.h"
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <atomic>
 #include <mutex>
@@ -9,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
 #include "common/hex.h"
+#include "common/sha256.h"
 #include "signing/base64url.h"
 #include "signing/content_signature.h"
 #include "daemon/mozlog.h"
@@ -18,12 +18,6 @@ namespace signet::daemon {
 namespace {
 
 constexpr size_t kMaxRequestIdBytes = 128;
-
-std::string Sha256Hex(std::string_view data) {
-  uint8_t md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(), md);
-  return HexEncode(md);
-}
 
 std::string NewRequestId() {
   uint8_t id[16];

@@ -17,28 +17,17 @@
 #include "absl/strings/str_join.h"
 #include "common/openssl_error.h"
 #include "common/files.h"
+#include "keymgmt/x509_builder.h"
 
 namespace signet::keymgmt {
 namespace {
 
-using GeneralNamePtr = OpenSslPtr<GENERAL_NAME, GENERAL_NAME_free>;
-using GeneralNamesPtr = OpenSslPtr<GENERAL_NAMES, GENERAL_NAMES_free>;
-using Asn1Ia5StringPtr = OpenSslPtr<ASN1_IA5STRING, ASN1_IA5STRING_free>;
 
 constexpr char kCurve[] = "P-256";
-constexpr size_t kSerialBytes = 16;
 // Certificates are backdated a little so a peer whose clock runs slightly behind still accepts them.
 constexpr absl::Duration kClockSkew = absl::Minutes(5);
 constexpr absl::Duration kMaxDevValidity = absl::Hours(24 * 3650);
 constexpr size_t kMaxClientNameBytes = 64;
-
-// For OpenSSL calls that fail only when memory runs out or a built-in algorithm is missing.
-void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::string errors = ConsumeOpenSslErrors();
-  (void)std::fprintf(stderr, "signet: fatal: %s failed: %s\n", what, errors.c_str());
-  std::abort();
-}
 
 // ---- input validation ----
 
@@ -50,31 +39,6 @@ absl::Status ValidateCommonName(const std::string& cn) {
   }
   for (unsigned char c : cn) {
     if (c < 0x20 || c == 0x7f) return absl::InvalidArgumentError("common name contains a control character");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateDnsName(const std::string& name) {
-  // Letters, digits and hyphens in dot-separated labels of 1..63; "*." may lead (a wildcard).
-  std::string_view rest = name;
-  if (rest.starts_with("*.")) rest.remove_prefix(2);
-  size_t label = 0;
-  for (size_t i = 0; i <= rest.size(); ++i) {
-    if (i == rest.size() || rest[i] == '.') {
-      if (label == 0 || label > 63) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("DNS SAN '", name, "' has an empty or over-63-byte label"));
-      }
-      label = 0;
-      continue;
-    }
-    char c = rest[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-    if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "DNS SAN '", name, "' may contain only letters, digits, '-' and '.' (and a leading '*.')"));
-    }
-    ++label;
   }
   return absl::OkStatus();
 }
@@ -124,100 +88,39 @@ absl::Status ValidateSanList(const char* kind, const std::vector<std::string>& s
   return absl::OkStatus();
 }
 
-struct Validity {
-  time_t not_before;
-  time_t not_after;
-};
-
-absl::StatusOr<Validity> ValidateValidity(absl::Time not_before, absl::Time not_after) {
-  if (not_before == absl::InfinitePast() || not_before == absl::InfiniteFuture() ||
-      not_after == absl::InfinitePast() || not_after == absl::InfiniteFuture()) {
-    return absl::InvalidArgumentError("not_before and not_after must be finite times");
-  }
-  // X.509 has one-second resolution: compare what will actually be encoded.
-  Validity v{absl::ToTimeT(not_before), absl::ToTimeT(not_after)};
-  if (v.not_after <= v.not_before) {
-    return absl::InvalidArgumentError(absl::StrCat("not_after (", absl::FormatTime(not_after),
-                                                   ") must be later than not_before (",
-                                                   absl::FormatTime(not_before), ")"));
-  }
-  return v;
-}
-
 // ---- certificate building ----
 
 EvpPkeyPtr GenerateKey() {
   EvpPkeyPtr key(EVP_EC_gen(kCurve));
-  Check(key != nullptr, "EVP_EC_gen(P-256)");
+  CheckOpenSsl(key != nullptr, "EVP_EC_gen(P-256)");
   return key;
 }
 
 X509Ptr NewCert(const std::string& subject_cn, const EVP_PKEY* key, const Validity& v) {
-  X509Ptr cert(X509_new());
-  Check(cert != nullptr, "X509_new");
-  Check(X509_set_version(cert.get(), X509_VERSION_3) == 1, "X509_set_version");
-
-  unsigned char serial[kSerialBytes];
-  Check(RAND_bytes(serial, sizeof(serial)) == 1, "RAND_bytes");
-  serial[0] = (serial[0] & 0x7f) | 0x40;  // positive, and exactly 16 bytes when DER-encoded
-  BignumPtr bn(BN_bin2bn(serial, sizeof(serial), nullptr));
-  Check(bn != nullptr, "BN_bin2bn");
-  Asn1IntegerPtr asn1_serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
-  Check(asn1_serial != nullptr, "BN_to_ASN1_INTEGER");
-  Check(X509_set_serialNumber(cert.get(), asn1_serial.get()) == 1, "X509_set_serialNumber");
-
-  // ASN1_TIME_set picks UTCTime up to 2049 and GeneralizedTime after, as RFC 5280 requires.
-  Check(ASN1_TIME_set(X509_getm_notBefore(cert.get()), v.not_before) != nullptr, "ASN1_TIME_set");
-  Check(ASN1_TIME_set(X509_getm_notAfter(cert.get()), v.not_after) != nullptr, "ASN1_TIME_set");
-
   X509NamePtr name(X509_NAME_new());
-  Check(name != nullptr, "X509_NAME_new");
-  Check(X509_NAME_add_entry_by_NID(name.get(), NID_commonName, MBSTRING_UTF8,
+  CheckOpenSsl(name != nullptr, "X509_NAME_new");
+  CheckOpenSsl(X509_NAME_add_entry_by_NID(name.get(), NID_commonName, MBSTRING_UTF8,
                                    reinterpret_cast<const unsigned char*>(subject_cn.data()),
                                    static_cast<int>(subject_cn.size()), -1, 0) == 1,
         "X509_NAME_add_entry_by_NID");
-  Check(X509_set_subject_name(cert.get(), name.get()) == 1, "X509_set_subject_name");
-  // X509_set_pubkey takes a non-const key but only reads it (it encodes the SPKI).
-  Check(X509_set_pubkey(cert.get(), const_cast<EVP_PKEY*>(key)) == 1, "X509_set_pubkey");
-  return cert;
-}
-
-// Adds an extension from OpenSSL's config syntax. Only fixed strings from this file are passed, never input.
-void AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
-  X509ExtensionPtr ext(X509V3_EXT_nconf_nid(nullptr, ctx, nid, value));
-  Check(ext != nullptr, value);
-  Check(X509_add_ext(cert, ext.get(), -1) == 1, "X509_add_ext");
-}
-
-void PushIa5Name(GENERAL_NAMES* names, int type, const std::string& value) {
-  Asn1Ia5StringPtr ia5(ASN1_IA5STRING_new());
-  Check(ia5 != nullptr, "ASN1_IA5STRING_new");
-  Check(ASN1_STRING_set(ia5.get(), value.data(), static_cast<int>(value.size())) == 1, "ASN1_STRING_set");
-  GeneralNamePtr gn(GENERAL_NAME_new());
-  Check(gn != nullptr, "GENERAL_NAME_new");
-  GENERAL_NAME_set0_value(gn.get(), type, ia5.release());
-  Check(sk_GENERAL_NAME_push(names, gn.get()) > 0, "sk_GENERAL_NAME_push");
-  (void)gn.release();
+  return NewCertificate(name.get(), key, v);
 }
 
 void PushIpName(GENERAL_NAMES* names, const std::string& octets) {
   Asn1OctetStringPtr ip(ASN1_OCTET_STRING_new());
-  Check(ip != nullptr, "ASN1_OCTET_STRING_new");
-  Check(ASN1_OCTET_STRING_set(ip.get(), reinterpret_cast<const unsigned char*>(octets.data()),
+  CheckOpenSsl(ip != nullptr, "ASN1_OCTET_STRING_new");
+  CheckOpenSsl(ASN1_OCTET_STRING_set(ip.get(), reinterpret_cast<const unsigned char*>(octets.data()),
                               static_cast<int>(octets.size())) == 1,
         "ASN1_OCTET_STRING_set");
   GeneralNamePtr gn(GENERAL_NAME_new());
-  Check(gn != nullptr, "GENERAL_NAME_new");
+  CheckOpenSsl(gn != nullptr, "GENERAL_NAME_new");
   GENERAL_NAME_set0_value(gn.get(), GEN_IPADD, ip.release());
-  Check(sk_GENERAL_NAME_push(names, gn.get()) > 0, "sk_GENERAL_NAME_push");
+  CheckOpenSsl(sk_GENERAL_NAME_push(names, gn.get()) > 0, "sk_GENERAL_NAME_push");
   (void)gn.release();
 }
 
 absl::Status Sign(X509* cert, const EVP_PKEY* key) {
-  if (X509_sign(cert, const_cast<EVP_PKEY*>(key), EVP_sha256()) <= 0) {
-    return absl::InternalError(absl::StrCat("signing the certificate failed: ", ConsumeOpenSslErrors()));
-  }
-  return absl::OkStatus();
+  return SignCertificate(cert, const_cast<EVP_PKEY*>(key), EVP_sha256());
 }
 
 // ---- files ----
@@ -299,7 +202,7 @@ absl::StatusOr<KeyAndCert> CreateCa(const std::string& common_name, absl::Time n
 
   KeyAndCert ca{GenerateKey(), nullptr};
   ca.cert = NewCert(common_name, ca.key.get(), *validity);
-  Check(X509_set_issuer_name(ca.cert.get(), X509_get_subject_name(ca.cert.get())) == 1,
+  CheckOpenSsl(X509_set_issuer_name(ca.cert.get(), X509_get_subject_name(ca.cert.get())) == 1,
         "X509_set_issuer_name");
 
   X509V3_CTX ctx;
@@ -345,7 +248,7 @@ absl::StatusOr<KeyAndCert> IssueCert(const KeyAndCert& ca, const CertSpec& spec)
 
   KeyAndCert out{GenerateKey(), nullptr};
   out.cert = NewCert(spec.common_name, out.key.get(), *validity);
-  Check(X509_set_issuer_name(out.cert.get(), X509_get_subject_name(ca.cert.get())) == 1,
+  CheckOpenSsl(X509_set_issuer_name(out.cert.get(), X509_get_subject_name(ca.cert.get())) == 1,
         "X509_set_issuer_name");
 
   X509V3_CTX ctx;
@@ -361,31 +264,22 @@ absl::StatusOr<KeyAndCert> IssueCert(const KeyAndCert& ca, const CertSpec& spec)
 
   if (!spec.dns_sans.empty() || !ips.empty() || !spec.uri_sans.empty()) {
     GeneralNamesPtr names(GENERAL_NAMES_new());
-    Check(names != nullptr, "GENERAL_NAMES_new");
+    CheckOpenSsl(names != nullptr, "GENERAL_NAMES_new");
     for (const std::string& d : spec.dns_sans) PushIa5Name(names.get(), GEN_DNS, d);
     for (const std::string& ip : ips) PushIpName(names.get(), ip);
     for (const std::string& u : spec.uri_sans) PushIa5Name(names.get(), GEN_URI, u);
-    Check(X509_add1_ext_i2d(out.cert.get(), NID_subject_alt_name, names.get(), 0, X509V3_ADD_APPEND) == 1,
+    CheckOpenSsl(X509_add1_ext_i2d(out.cert.get(), NID_subject_alt_name, names.get(), 0, X509V3_ADD_APPEND) == 1,
           "X509_add1_ext_i2d(subjectAltName)");
   }
   if (absl::Status s = Sign(out.cert.get(), ca.key.get()); !s.ok()) return s;
   return out;
 }
 
-std::string CertPem(const X509* cert) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  Check(bio != nullptr, "BIO_new");
-  Check(PEM_write_bio_X509(bio.get(), cert) == 1, "PEM_write_bio_X509");
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
-
 absl::StatusOr<std::string> PrivateKeyPem(const EVP_PKEY* key) {
   if (key == nullptr) return absl::InvalidArgumentError("PrivateKeyPem: no key");
   // A secure-memory BIO is wiped when freed, so no copy of the key lingers in freed heap.
   BioPtr bio(BIO_new(BIO_s_secmem()));
-  Check(bio != nullptr, "BIO_new");
+  CheckOpenSsl(bio != nullptr, "BIO_new");
   if (PEM_write_bio_PKCS8PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot encode the private key: ", ConsumeOpenSslErrors()));

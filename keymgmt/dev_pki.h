@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/openssl_ptr.h"
+#include "keymgmt/x509_builder.h"  // CertPem
 
 namespace signet::keymgmt {
 
@@ -47,7 +48,6 @@ absl::StatusOr<KeyAndCert> CreateCa(const std::string& common_name, absl::Time n
 // Bad input is InvalidArgument naming the field and the bound.
 absl::StatusOr<KeyAndCert> IssueCert(const KeyAndCert& ca, const CertSpec& spec);
 
-std::string CertPem(const X509* cert);
 // Unencrypted PKCS#8 ("BEGIN PRIVATE KEY").
 absl::StatusOr<std::string> PrivateKeyPem(const EVP_PKEY* key);
 

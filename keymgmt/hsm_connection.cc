@@ -17,6 +17,10 @@ std::string ModulePath(const CliArgs& args) {
     auto sel = pkcs11::ParseTokenSelector(*t);
     if (sel.ok() && sel->module_path) return *sel->module_path;
   }
+  return DefaultModulePath();
+}
+
+std::string DefaultModulePath() {
   if (const char* env = std::getenv("SIGNET_PKCS11_MODULE"); env != nullptr && *env != '\0') return env;
   return kDefaultModule;
 }
@@ -46,13 +50,20 @@ absl::StatusOr<HsmConnection> Connect(const CliArgs& args, size_t sessions) {
   if (!selector.ok()) return selector.status();
   auto pin = ReadPin(args, "", selector->pin_source);
   if (!pin.ok()) return pin.status();
+  return ConnectToken(ModulePath(args), *token_arg, *std::move(pin), sessions);
+}
+
+absl::StatusOr<HsmConnection> ConnectToken(const std::string& module_path, const std::string& token, SecretBuffer pin,
+                                           size_t sessions) {
+  auto selector = pkcs11::ParseTokenSelector(token);
+  if (!selector.ok()) return selector.status();
   HsmConnection c;
-  auto module = pkcs11::Module::Load(ModulePath(args));
+  auto module = pkcs11::Module::Load(module_path);
   if (!module.ok()) return module.status();
   c.module = *std::move(module);
-  auto token = pkcs11::Token::Login(c.module, *selector, *std::move(pin));
-  if (!token.ok()) return token.status();
-  c.token = *std::move(token);
+  auto logged_in = pkcs11::Token::Login(c.module, *selector, std::move(pin));
+  if (!logged_in.ok()) return logged_in.status();
+  c.token = *std::move(logged_in);
   pkcs11::SessionPoolOptions opts;
   opts.max_sessions = sessions;
   opts.read_write = true;

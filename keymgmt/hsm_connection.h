@@ -25,8 +25,11 @@ struct HsmConnection {
 // Adds --module, --token, --pin-file, --pin-env to a flag spec.
 void AddHsmFlags(FlagSpec& spec);
 
-// --module, else the token URI's module-path, else $SIGNET_PKCS11_MODULE, else SoftHSM2.
+// --module, else the token URI's module-path, else DefaultModulePath().
 std::string ModulePath(const CliArgs& args);
+
+// $SIGNET_PKCS11_MODULE, else SoftHSM2.
+std::string DefaultModulePath();
 
 // The PIN from --<prefix>pin-file or --<prefix>pin-env (exactly one), else the token URI's pin-source.
 absl::StatusOr<SecretBuffer> ReadPin(const CliArgs& args, const std::string& prefix = "",
@@ -34,6 +37,10 @@ absl::StatusOr<SecretBuffer> ReadPin(const CliArgs& args, const std::string& pre
 
 // Loads the module, logs in to --token, and opens a pool of read-write sessions.
 absl::StatusOr<HsmConnection> Connect(const CliArgs& args, size_t sessions = 2);
+
+// The same from values: `token` is a label, serial=... or a pkcs11: URI.
+absl::StatusOr<HsmConnection> ConnectToken(const std::string& module_path, const std::string& token, SecretBuffer pin,
+                                           size_t sessions = 2);
 
 }  // namespace signet::keymgmt
 

@@ -238,6 +238,25 @@ absl::StatusOr<CK_OBJECT_HANDLE> FindPrivateKeyHandle(const Session& session, st
   return found->front();
 }
 
+absl::StatusOr<PrivateKeyProtection> GetPrivateKeyProtection(const Session& session, std::span<const uint8_t> id) {
+  auto handle = FindPrivateKeyHandle(session, id);
+  if (!handle.ok()) return handle.status();
+  PrivateKeyProtection p;
+  struct {
+    CK_ATTRIBUTE_TYPE type;
+    bool* out;
+  } attrs[] = {{CKA_SENSITIVE, &p.sensitive},
+               {CKA_EXTRACTABLE, &p.extractable},
+               {CKA_ALWAYS_SENSITIVE, &p.always_sensitive},
+               {CKA_NEVER_EXTRACTABLE, &p.never_extractable}};
+  for (const auto& a : attrs) {
+    auto v = GetAttributeBool(session, *handle, a.type);
+    if (!v.ok()) return v.status();
+    *a.out = *v;
+  }
+  return p;
+}
+
 absl::StatusOr<std::vector<uint8_t>> SignDigest(const Session& session, CK_OBJECT_HANDLE key, EcCurve curve,
                                                 std::span<const uint8_t> digest) {
   if (digest.empty() || digest.size() > kMaxDigestBytes) {

@@ -51,6 +51,15 @@ absl::StatusOr<std::vector<EcKeyInfo>> ListEcKeys(const Session& session);
 // The private key object with this CKA_ID (NotFound if none; an error if several).
 absl::StatusOr<CK_OBJECT_HANDLE> FindPrivateKeyHandle(const Session& session, std::span<const uint8_t> id);
 
+// What the token says about a private key's protection: Signet's keys are sensitive and never extractable.
+struct PrivateKeyProtection {
+  bool sensitive = false;
+  bool extractable = true;
+  bool always_sensitive = false;
+  bool never_extractable = false;
+};
+absl::StatusOr<PrivateKeyProtection> GetPrivateKeyProtection(const Session& session, std::span<const uint8_t> id);
+
 // C_SignInit(CKM_ECDSA) + C_Sign over a digest; returns r||s, each half field_bytes long.
 absl::StatusOr<std::vector<uint8_t>> SignDigest(const Session& session, CK_OBJECT_HANDLE key, EcCurve curve,
                                                 std::span<const uint8_t> digest);

@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -17,7 +18,9 @@
 #include "common/files.h"
 #include "common/openssl_ptr.h"
 #include "common/secret.h"
+#include "common/time_text.h"
 #include "daemon/mozlog.h"
+#include "daemon/rotation_setup.h"
 #include "pkcs11/key.h"
 #include "pkcs11/error.h"
 #include "pkcs11/uri.h"
@@ -100,7 +103,8 @@ absl::Status SignetServer::Init() {
   bopts.max_linger = config_.batching.max_linger;
   bopts.queue_size = config_.batching.queue_size;
   pkcs11::SessionPoolOptions popts;
-  popts.max_sessions = bopts.workers + 1;
+  // One per worker, plus two for control-plane work (heartbeat probe, key lookups on refresh).
+  popts.max_sessions = bopts.workers + 2;
   auto pool = pkcs11::SessionPool::Create(token_, popts);
   if (!pool.ok()) return pool.status();
   pool_ = *std::move(pool);
@@ -109,6 +113,24 @@ absl::Status SignetServer::Init() {
   if (!registry.ok()) return registry.status();
   registry_ = *std::move(registry);
   RegisterMetrics();
+  const bool any_pki = std::any_of(config_.signers.begin(), config_.signers.end(),
+                                   [](const SignerConfig& c) { return c.pki.has_value(); });
+  if (any_pki && config_.rotation.mode == "internal") {
+    pkcs11::SessionPoolOptions ropts;
+    ropts.max_sessions = 2;
+    ropts.read_write = true;
+    auto rpool = pkcs11::SessionPool::Create(token_, ropts);
+    if (!rpool.ok()) return rpool.status();
+    rotation_pool_ = *std::move(rpool);
+    for (const SignerConfig& c : config_.signers) {
+      if (!c.pki) continue;
+      auto rotator = MakeRotator(c, rotation_pool_);
+      if (!rotator.ok()) return rotator.status();
+      rotators_[c.id] = *std::move(rotator);
+    }
+  }
+  // Keys activated before this start (by a previous run, `signet rotate` or another replica).
+  if (auto s = RefreshSigners(); !s.ok()) return s;
   BatcherHooks bhooks;
   bhooks.on_batch = [this](size_t n) { batch_size_->WithLabels({}).Observe(static_cast<double>(n)); };
   bhooks.on_sign = [this](const SignerState& s, double seconds, bool) {
@@ -168,6 +190,7 @@ absl::Status SignetServer::Init() {
     SidePortHandlers handlers;
     handlers.heartbeat = [this] { return Heartbeat(); };
     handlers.metrics = [this] { return RenderMetrics(); };
+    handlers.x5u_dir = config_.server.x5u_dir;
     handlers.version_json = absl::StrCat("{\"source\":\"signet\",\"version\":\"", SIGNET_VERSION,
                                          "\",\"commit\":\"", SIGNET_COMMIT, "\",\"build\":\"", SIGNET_BUILD, "\"}");
     auto http = HttpSidePort::Start(config_.server.http_listen, config_.server.tls, std::move(handlers));
@@ -182,9 +205,9 @@ absl::Status SignetServer::Init() {
       lock.lock();
     }
   });
-  auto* health = server_->GetHealthCheckService();
-  health->SetServingStatus(kServiceName, true);
-  for (const auto& id : registry_->Ids()) health->SetServingStatus(absl::StrCat(kServiceName, "/", id), true);
+  server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+  UpdateSignerHealth();
+  if (any_pki) lifecycle_thread_ = std::thread([this] { LifecycleLoop(); });
   spdlog::info("signetd: serving signet.v1.Signer on {} (port {}), HTTPS side port {}, {} HSM workers, {} signers",
                config_.server.listen, grpc_port_, http_port(), bopts.workers, registry_->Ids().size());
   return absl::OkStatus();
@@ -208,18 +231,109 @@ void SignetServer::RegisterMetrics() {
     }
     return out;
   });
-  metrics_.AddCallbackGauge("signet_certificate_expiry_seconds", "Seconds until each signer's certificate expires.",
-                            {"signer"}, [this] {
-                              std::vector<GaugeSample> out;
-                              if (!registry_) return out;
-                              const int64_t now = absl::ToUnixSeconds(absl::Now());
-                              for (const auto& s : registry_->All()) {
-                                if (s->not_after_unix > 0) {
-                                  out.push_back({{s->id}, static_cast<double>(s->not_after_unix - now)});
-                                }
-                              }
-                              return out;
-                            });
+  metrics_.AddCallbackGauge(
+      "signet_certificate_expiry_seconds",
+      "Seconds until a certificate expires, by signer and tier (ee, intermediate, root).", {"signer", "tier"},
+      [this] {
+        std::vector<GaugeSample> out;
+        if (!registry_) return out;
+        const int64_t now = absl::ToUnixSeconds(Now());
+        for (const auto& s : registry_->All()) {
+          for (auto [tier, not_after] : {std::pair{"ee", s->not_after_unix},
+                                         std::pair{"intermediate", s->intermediate_not_after_unix},
+                                         std::pair{"root", s->root_not_after_unix}}) {
+            if (not_after > 0) out.push_back({{s->id, tier}, static_cast<double>(not_after - now)});
+          }
+        }
+        return out;
+      });
+  rotations_ = &metrics_.AddCounter("signet_rotations_total",
+                                    "Rotation checks by signer and result (rotated, not_due, failed).",
+                                    {"signer", "result"});
+  rotation_last_ok_ = &metrics_.AddGauge("signet_rotation_last_success_timestamp_seconds",
+                                         "When the last rotation check of a signer succeeded (Unix time).",
+                                         {"signer"});
+  key_changes_ = &metrics_.AddCounter("signet_signer_key_changes_total",
+                                      "Times a signer switched to another key (or to none) without a restart.",
+                                      {"signer"});
+}
+
+absl::Status SignetServer::RotateDue(bool force) {
+  absl::Status first_error = RotateAll(force);
+  absl::Status refreshed = RefreshSigners();
+  return first_error.ok() ? refreshed : first_error;
+}
+
+absl::Status SignetServer::RotateAll(bool force) {
+  std::lock_guard<std::mutex> lock(rotation_mu_);
+  absl::Status first_error;
+  for (const auto& [id, rotator] : rotators_) {
+    auto outcome = rotator->RotateIfDue(Now(), force);
+    if (!outcome.ok()) {
+      rotations_->WithLabels({id, "failed"}).Inc();
+      MozLog::Event(spdlog::level::err, "signet.rotation",
+                    {{"signer", id}, {"result", "failed"}, {"error", Sv(outcome.status().message())}});
+      if (first_error.ok()) first_error = outcome.status();
+      continue;
+    }
+    rotations_->WithLabels({id, outcome->rotated ? "rotated" : "not_due"}).Inc();
+    rotation_last_ok_->WithLabels({id}).Set(static_cast<double>(absl::ToUnixSeconds(Now())));
+    LogFields fields = {{"signer", id},
+                        {"result", outcome->rotated ? "rotated" : "not_due"},
+                        {"reason", outcome->reason},
+                        {"key_label", outcome->label},
+                        {"key_id", outcome->key_id_hex},
+                        {"pruned", absl::StrCat(outcome->pruned)}};
+    if (outcome->rotated) fields.emplace_back("x5u", outcome->x5u);
+    MozLog::Event(outcome->rotated ? spdlog::level::info : spdlog::level::debug, "signet.rotation", fields);
+  }
+  return first_error;
+}
+
+absl::Status SignetServer::RefreshSigners() {
+  if (!registry_) return absl::OkStatus();
+  auto changes = registry_->Refresh(Now());
+  if (!changes.ok()) {
+    MozLog::Event(spdlog::level::err, "signet.signers", {{"error", Sv(changes.status().message())}});
+    return changes.status();
+  }
+  for (const auto& c : *changes) {
+    key_changes_->WithLabels({c.signer}).Inc();
+    MozLog::Event(c.to_key_id.empty() ? spdlog::level::err : spdlog::level::info, "signet.signers",
+                  {{"signer", c.signer},
+                   {"from_key_id", c.from_key_id},
+                   {"to_key_id", c.to_key_id},
+                   {"detail", c.detail}});
+  }
+  if (!changes->empty()) UpdateSignerHealth();
+  return absl::OkStatus();
+}
+
+void SignetServer::UpdateSignerHealth() {
+  if (!server_ || draining_.load()) return;
+  auto* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  for (const auto& s : registry_->All()) {
+    health->SetServingStatus(absl::StrCat(kServiceName, "/", s->id), s->key != nullptr && hsm_up_.load());
+  }
+}
+
+void SignetServer::LifecycleLoop() {
+  const auto reload = absl::ToChronoMilliseconds(config_.rotation.reload_interval);
+  const auto check = absl::ToChronoMilliseconds(config_.rotation.check_interval);
+  auto next_rotation = std::chrono::steady_clock::now();  // rotate what is due right away at start
+  std::unique_lock<std::mutex> lock(health_mu_);
+  while (!stopping_) {
+    lock.unlock();
+    if (!rotators_.empty() && std::chrono::steady_clock::now() >= next_rotation) {
+      (void)RotateDue();  // logged and counted; the current keys keep serving
+      next_rotation = std::chrono::steady_clock::now() + check;
+    } else {
+      (void)RefreshSigners();
+    }
+    lock.lock();
+    health_cv_.wait_for(lock, reload, [this] { return stopping_; });
+  }
 }
 
 void SignetServer::SetHsmUp(bool up, const absl::Status& why) {
@@ -255,7 +369,9 @@ HeartbeatReport SignetServer::Heartbeat() {
       if (!state.ok()) return state.status();
       p.keys.clear();
       for (const auto& signer : signers) {
-        p.keys.emplace_back(signer->id, pkcs11::FindPrivateKeyHandle(session, signer->key->info().id).ok());
+        p.keys.emplace_back(signer->id,
+                            signer->key != nullptr &&
+                                pkcs11::FindPrivateKeyHandle(session, signer->key->info().id).ok());
       }
       return absl::OkStatus();
     }) : absl::UnavailableError("no HSM session pool");
@@ -290,17 +406,42 @@ HeartbeatReport SignetServer::Heartbeat() {
     std::string err;
     AppendJsonString(p.hsm_error, &err);
     hsm_json = p.hsm_ok ? "{\"ok\":true}" : absl::StrCat("{\"ok\":false,\"error\":", err, "}");
-    for (const auto& [id, present] : p.keys) {
+    for (size_t i = 0; i < p.keys.size(); ++i) {
+      const auto& [id, present] = p.keys[i];
       std::string name;
       AppendJsonString(id, &name);
-      absl::StrAppend(&keys_json, keys_json.empty() ? "" : ",", name, ":{\"key_present\":", present ? "true" : "false", "}");
+      absl::StrAppend(&keys_json, keys_json.empty() ? "" : ",", name, ":{\"key_present\":", present ? "true" : "false");
+      if (signers[i]->key == nullptr && !signers[i]->unavailable.empty()) {
+        std::string why;
+        AppendJsonString(signers[i]->unavailable, &why);
+        absl::StrAppend(&keys_json, ",\"error\":", why);
+      }
+      absl::StrAppend(&keys_json, "}");
       all_keys = all_keys && present;
     }
     all_keys = all_keys && p.hsm_ok;
   }
+  // Certificates close to expiry: a warning, not an outage (the load balancer keeps routing here).
+  std::string warnings;
+  const absl::Time now = Now();
+  for (const auto& signer : signers) {
+    for (auto [tier, not_after, threshold] :
+         {std::tuple{"end-entity", signer->not_after_unix, kWarnEeExpiry},
+          std::tuple{"intermediate", signer->intermediate_not_after_unix, kWarnIntermediateExpiry},
+          std::tuple{"root", signer->root_not_after_unix, kWarnRootExpiry}}) {
+      if (not_after == 0 || absl::FromUnixSeconds(not_after) - now >= threshold) continue;
+      std::string text;
+      AppendJsonString(absl::StrCat("signer '", signer->id, "': the ", tier, " certificate expires ",
+                                    Rfc3339(absl::FromUnixSeconds(not_after)), ", within ",
+                                    absl::FormatDuration(threshold)),
+                       &text);
+      absl::StrAppend(&warnings, warnings.empty() ? "" : ",", text);
+    }
+  }
   report.ok = all_keys && !draining_.load();
-  report.json = absl::StrCat("{\"status\":\"", report.ok ? "ok" : "error", "\",\"hsm\":", hsm_json,
-                             ",\"signers\":{", keys_json, "}}");
+  const char* status = !report.ok ? "error" : warnings.empty() ? "ok" : "warning";
+  report.json = absl::StrCat("{\"status\":\"", status, "\",\"hsm\":", hsm_json, ",\"signers\":{", keys_json,
+                             "},\"warnings\":[", warnings, "]}");
   return report;
 }
 
@@ -312,6 +453,7 @@ void SignetServer::Shutdown() {
     }
     health_cv_.notify_all();
     if (health_thread_.joinable()) health_thread_.join();
+    if (lifecycle_thread_.joinable()) lifecycle_thread_.join();
     if (server_) {
       draining_.store(true);
       // Shutdown() sets every service NOT_SERVING and ignores later updates while we drain.
@@ -325,6 +467,8 @@ void SignetServer::Shutdown() {
     server_.reset();
     service_.reset();
     batcher_.reset();
+    rotators_.clear();
+    rotation_pool_.reset();
     registry_.reset();
     pool_.reset();
     token_.reset();

@@ -3,6 +3,7 @@
 #ifndef SIGNET_DAEMON_SERVER_H_
 #define SIGNET_DAEMON_SERVER_H_
 
+#include <map>
 #include <memory>
 #include <atomic>
 #include <condition_variable>
@@ -20,6 +21,7 @@
 #include "daemon/metrics.h"
 #include "daemon/signer_registry.h"
 #include "daemon/signer_service.h"
+#include "keymgmt/rotation.h"
 #include "pkcs11/module.h"
 #include "pkcs11/session_pool.h"
 #include "pkcs11/token.h"
@@ -36,10 +38,17 @@ inline constexpr char kIntermediateCipherSuites[] =
 // so a bad file fails start-up with its name instead of failing every handshake later.
 absl::Status ValidateTlsFiles(const TlsConfig& tls);
 
-// Optional observers, for tests and embedding; the defaults log.
+// Optional observers and clocks, for tests and embedding; the defaults log and read the real clock.
 struct ServerOptions {
   std::function<void(const AuditRecord&)> audit;  // replaces the audit log line when set
+  // Wall-clock time for certificate validity, rotation and expiry (tests move it to simulate months).
+  std::function<absl::Time()> now;
 };
+
+// Expiry warnings on /__heartbeat__, per certificate tier.
+inline constexpr absl::Duration kWarnEeExpiry = absl::Hours(24 * 15);             // 15 days
+inline constexpr absl::Duration kWarnIntermediateExpiry = absl::Hours(24 * 7 * 15);  // 15 weeks
+inline constexpr absl::Duration kWarnRootExpiry = absl::Hours(24 * 456);          // 15 months
 
 class SignetServer {
  public:
@@ -63,6 +72,14 @@ class SignetServer {
   SignerRegistry& registry() { return *registry_; }
   Batcher& batcher() { return *batcher_; }
 
+  // One pass of the internal rotation timer (rotation.mode internal): every contentsignaturepki signer
+  // rotates if due (or `force`), then the registry is refreshed. Failures are logged at ERROR, counted
+  // and returned; the current keys keep serving. A no-op in external mode.
+  absl::Status RotateDue(bool force = false);
+  // One pass of the reload timer: picks up keys activated by any writer (this daemon, `signet rotate`,
+  // another replica) and drops keys whose certificates expired.
+  absl::Status RefreshSigners();
+
  private:
   SignetServer(const Config& config, ServerOptions options) : config_(config), options_(std::move(options)) {}
   absl::Status Init();
@@ -78,12 +95,22 @@ class SignetServer {
   Histogram* batch_size_ = nullptr;
   Histogram* sign_seconds_ = nullptr;
   Gauge* hsm_up_gauge_ = nullptr;
+  Counter* rotations_ = nullptr;
+  Gauge* rotation_last_ok_ = nullptr;
+  Counter* key_changes_ = nullptr;
+  absl::Time Now() const { return options_.now ? options_.now() : absl::Now(); }
+  void UpdateSignerHealth();
+  absl::Status RotateAll(bool force);
+  void LifecycleLoop();
   void SetHsmUp(bool up, const absl::Status& why);
   void RegisterMetrics();
   std::shared_ptr<pkcs11::Module> module_;
   std::shared_ptr<pkcs11::Token> token_;
   std::shared_ptr<pkcs11::SessionPool> pool_;
   std::unique_ptr<SignerRegistry> registry_;
+  std::shared_ptr<pkcs11::SessionPool> rotation_pool_;  // read-write sessions for key generation
+  std::map<std::string, std::unique_ptr<keymgmt::Rotator>> rotators_;  // internal mode only
+  std::mutex rotation_mu_;  // one rotation pass at a time
   std::unique_ptr<Batcher> batcher_;
   std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<SignerService> service_;
@@ -91,6 +118,7 @@ class SignetServer {
   std::unique_ptr<HttpSidePort> http_;
   // Re-probes the HSM and keys every kHealthInterval so gRPC health follows reality without traffic.
   std::thread health_thread_;
+  std::thread lifecycle_thread_;  // reload_interval: refresh signers; check_interval: rotate (internal)
   std::mutex health_mu_;
   std::condition_variable health_cv_;
   bool stopping_ = false;

@@ -212,6 +212,10 @@ grpc::Status SignerService::Admit(std::string_view method, grpc::CallbackServerC
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         absl::StrCat("identity '", *identity, "' may not use signer '", signer_id, "'"));
   }
+  if ((*signer)->key == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat("signer '", signer_id, "' has no active key: ", (*signer)->unavailable));
+  }
   return grpc::Status::OK;
 }
 

@@ -1,7 +1,7 @@
-// signet: the operator's command line. Commands in this foundation release:
-//   token init | token list | key generate | key list | local-sign | verify | version
-// Ceremonies, rotation, publication and the daemon client arrive with their issues.
+// signet: the operator's command line: tokens and keys, key ceremonies, rotation, verification, the
+// development PKI and the signetd client.
 #include <grpc/support/log.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
@@ -19,12 +19,20 @@
 #include "common/ec_curve.h"
 #include "common/files.h"
 #include "common/hex.h"
+#include "common/time_text.h"
+#include "daemon/config.h"
+#include "daemon/rotation_setup.h"
+#include "keymgmt/ceremony.h"
 #include "keymgmt/cli_args.h"
 #include "keymgmt/dev_pki.h"
 #include "keymgmt/hsm_connection.h"
 #include "keymgmt/hsm_signer.h"
+#include "keymgmt/pin_shares.h"
+#include "keymgmt/publication.h"
+#include "keymgmt/rotation.h"
 #include "keymgmt/sign_client.h"
 #include "pkcs11/key.h"
+#include "signing/chain.h"
 #include "signing/content_signature.h"
 #include "signing/keys.h"
 #include "signing/signer.h"
@@ -53,8 +61,24 @@ HSM commands take --token SELECTOR (a label, serial=..., or a pkcs11: URI), --mo
   key list     --token T
   local-sign   --token T --key LABEL --input FILE|- [--x5u URL] [--format header|signature]
                Content-Signature over the input, signed directly by the HSM
-  verify       --input FILE|- --signature SIG|HEADER --public-key PEMFILE
-               verify a Content-Signature with a public key
+  verify       --input FILE|- --signature SIG|HEADER
+               (--public-key PEMFILE | --chain FILE | --x5u URL [--ca-file CA.pem])
+               [--root-sha256 HEX --name DNSNAME [--at RFC3339]]
+               verify a Content-Signature with a public key, or as Firefox does: the certificate chain
+               (from a file or fetched from its x5u URL) must verify against the pinned root SHA-256
+               (colons and case ignored) for the end-entity DNS name, at --at (default now); every
+               failure names the rule that failed
+  ceremony run FILE.yaml
+               run a scripted key ceremony (root, intermediate or key; see ops/ceremony/). Token
+               PINs are entered as officers' shares on the terminal (no echo); the transcript is
+               printed and saved next to the outputs
+  ceremony split-pin --shares N --threshold M (--pin-file F | --pin-env NAME) [--out-dir DIR]
+               split a token PIN into N Shamir shares (libgfshare), any M of which recover it;
+               with --out-dir each share goes to its own 0600 file (share-1.txt ...), otherwise
+               they are printed (then one person has seen them all: demos only)
+  rotate       --config signetd.yaml [--signer ID] [--force]
+               one rotation pass for the contentsignaturepki signers of a signetd config (for
+               cron, a systemd timer or a Kubernetes CronJob with rotation.mode: external)
   dev-pki      --dir DIR [--server-name N[,N2...]] [--server-ip IP[,IP2...]]
                [--clients NAME[=URI][,NAME2[=URI2]...]] [--days N]
                write a throwaway mTLS CA, server and client certificates (software keys, not
@@ -189,17 +213,76 @@ absl::Status LocalSign(const std::vector<std::string>& argv) {
   return absl::OkStatus();
 }
 
+// signet verify --chain/--x5u: the Firefox rules. Rule failures come back as FailedPrecondition (exit 1):
+// the input was well-formed, the signature or chain is what failed.
+absl::Status VerifyWithChain(const CliArgs& args, const std::string& input, const std::string& signature) {
+  auto pin_text = args.Require("root-sha256");
+  if (!pin_text.ok()) return absl::InvalidArgumentError("--root-sha256 is required with --chain or --x5u");
+  auto pin = signing::ParseSha256Fingerprint(*pin_text);
+  if (!pin.ok()) return absl::InvalidArgumentError(absl::StrCat("--root-sha256: ", pin.status().message()));
+  auto name = args.Require("name");
+  if (!name.ok()) return absl::InvalidArgumentError("--name is required with --chain or --x5u");
+  absl::Time at = absl::Now();
+  if (auto v = args.Get("at")) {
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, *v, &at, &err)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--at must be an RFC 3339 time such as 2020-05-09T14:02:37Z, got '", *v, "'"));
+    }
+  }
+  std::string chain;
+  if (auto file = args.Get("chain")) {
+    auto text = ReadFileBounded(*file, signing::kMaxChainBytes);
+    if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat("--chain: ", text.status().message()));
+    chain = *std::move(text);
+  } else {
+    HttpsFetcherOptions options;
+    options.ca_file = args.Get("ca-file");
+    auto fetched = NewHttpsFetcher(options)->Fetch(*args.Get("x5u"));
+    if (!fetched.ok()) return fetched.status();
+    chain = *std::move(fetched);
+  }
+  const signing::ChainPolicy policy{.root_sha256 = *pin, .ee_name = *name, .at = at};
+  absl::Status s = signing::VerifyContentSignatureWithChain(
+      chain, policy, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(input.data()), input.size()),
+      signature);
+  if (!s.ok()) return absl::FailedPreconditionError(absl::StrCat("FAILED: ", s.message()));
+  auto verified = signing::VerifyChainPem(chain, policy);
+  std::cout << "OK: Content-Signature verifies (" << GetEcCurveInfo(verified->curve).name << ") with a chain for '"
+            << *name << "' under the pinned root, at " << Rfc3339(at) << "; end entity valid until "
+            << Rfc3339(verified->ee_not_after) << "\n";
+  return absl::OkStatus();
+}
+
 absl::Status Verify(const std::vector<std::string>& argv) {
-  FlagSpec spec{{"input", "signature", "public-key"}, {}};
+  FlagSpec spec{{"input", "signature", "public-key", "chain", "x5u", "ca-file", "root-sha256", "name", "at"}, {}};
   auto args = CliArgs::Parse(argv, spec);
   if (!args.ok()) return args.status();
   auto input_path = args->Require("input");
   if (!input_path.ok()) return input_path.status();
   auto sig_arg = args->Require("signature");
   if (!sig_arg.ok()) return sig_arg.status();
+  if (sig_arg->size() > kMaxSignatureArgBytes) return absl::InvalidArgumentError("--signature is too long");
+  const int sources = args->Has("public-key") + args->Has("chain") + args->Has("x5u");
+  if (sources != 1) {
+    return absl::InvalidArgumentError("give exactly one of --public-key PEMFILE, --chain FILE and --x5u URL");
+  }
+  if (args->Has("public-key")) {
+    for (const char* chain_only : {"ca-file", "root-sha256", "name", "at"}) {
+      if (args->Has(chain_only)) {
+        return absl::InvalidArgumentError(absl::StrCat("--", chain_only, " goes with --chain or --x5u"));
+      }
+    }
+  } else if (args->Has("ca-file") && !args->Has("x5u")) {
+    return absl::InvalidArgumentError("--ca-file goes with --x5u");
+  }
+  if (!args->Has("public-key")) {
+    auto input = ReadFileBounded(*input_path, kMaxSignInputBytes);
+    if (!input.ok()) return input.status();
+    return VerifyWithChain(*args, *input, *sig_arg);
+  }
   auto key_path = args->Require("public-key");
   if (!key_path.ok()) return key_path.status();
-  if (sig_arg->size() > kMaxSignatureArgBytes) return absl::InvalidArgumentError("--signature is too long");
   auto pem = ReadFileBounded(*key_path, kMaxPublicKeyFileBytes);
   if (!pem.ok()) return pem.status();
   auto key = signing::PublicKeyFromPem(*pem);
@@ -440,6 +523,121 @@ absl::Status Sign(const std::vector<std::string>& argv) {
   return absl::OkStatus();
 }
 
+absl::Status CeremonyRun(const std::vector<std::string>& argv) {
+  auto args = CliArgs::Parse(argv, FlagSpec{});
+  if (!args.ok()) return args.status();
+  if (args->positionals().size() != 1) {
+    return absl::InvalidArgumentError("usage: signet ceremony run FILE.yaml");
+  }
+  const std::string path = args->positionals().front();
+  auto text = ReadFileBounded(path, kMaxCeremonyScriptBytes);
+  if (!text.ok()) return text.status();
+  const size_t slash = path.rfind('/');
+  const std::string base_dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  auto script = ParseCeremonyScript(*text, path, base_dir);
+  if (!script.ok()) return script.status();
+  CeremonyOptions options;
+  // Prompts go to stderr so that stdout carries the transcript alone.
+  options.pin_prompt = [](const std::string& what) { return PromptPinFromShares(what, STDIN_FILENO, STDERR_FILENO); };
+  options.out = &std::cout;
+  auto result = RunCeremony(*script, options);
+  if (!result.ok()) return result.status();
+  std::cout << "\nceremony '" << script->name << "' complete; outputs:\n";
+  for (const std::string& out : result->outputs) std::cout << "  " << out << "\n";
+  if (!result->certificate_sha256.empty()) {
+    std::cout << "certificate SHA-256 (the root_sha256 pin, for a root): " << result->certificate_sha256 << "\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CeremonySplitPin(const std::vector<std::string>& argv) {
+  FlagSpec spec{{"shares", "threshold", "pin-file", "pin-env", "out-dir"}, {}};
+  auto args = CliArgs::Parse(argv, spec);
+  if (!args.ok()) return args.status();
+  int counts[2] = {0, 0};
+  const char* names[2] = {"shares", "threshold"};
+  for (int i = 0; i < 2; ++i) {
+    auto v = args->Require(names[i]);
+    if (!v.ok()) return v.status();
+    if (!absl::SimpleAtoi(*v, &counts[i])) {
+      return absl::InvalidArgumentError(absl::StrCat("--", names[i], " must be a whole number, got '", *v, "'"));
+    }
+  }
+  auto pin = ReadPin(*args);
+  if (!pin.ok()) return pin.status();
+  auto shares = SplitPin(*pin, counts[0], counts[1]);
+  if (!shares.ok()) return shares.status();
+  auto dir = args->Get("out-dir");
+  if (!dir) {
+    std::cerr << "WARNING: all " << counts[0] << " shares are printed below: whoever sees this output holds the "
+              << "whole PIN. Use --out-dir to hand each officer only their own share.\n";
+    for (size_t i = 0; i < shares->size(); ++i) std::cout << "officer " << i + 1 << ": " << (*shares)[i].reveal() << "\n";
+    return absl::OkStatus();
+  }
+  std::vector<std::string> written;
+  for (size_t i = 0; i < shares->size(); ++i) {
+    const std::string path = absl::StrCat(*dir, "/share-", i + 1, ".txt");
+    std::string line = absl::StrCat(Av((*shares)[i].reveal()), "\n");
+    absl::Status s = WriteNewFile(path, line, 0600);
+    OPENSSL_cleanse(line.data(), line.size());
+    if (!s.ok()) {
+      for (const std::string& w : written) ::unlink(w.c_str());
+      return s;
+    }
+    written.push_back(path);
+  }
+  std::cout << "split the PIN into " << counts[0] << " shares, any " << counts[1] << " of which recover it:\n";
+  for (const std::string& w : written) std::cout << "  " << w << "  (mode 0600; give it to one officer)\n";
+  return absl::OkStatus();
+}
+
+absl::Status Rotate(const std::vector<std::string>& argv) {
+  FlagSpec spec{{"config", "signer"}, {"force"}};
+  auto args = CliArgs::Parse(argv, spec);
+  if (!args.ok()) return args.status();
+  auto path = args->Require("config");
+  if (!path.ok()) return path.status();
+  auto config = daemon::Config::Load(*path);
+  if (!config.ok()) return config.status();
+  auto only = args->Get("signer");
+  std::vector<const daemon::SignerConfig*> signers;
+  for (const auto& c : config->signers) {
+    if (c.pki && (!only || c.id == *only)) signers.push_back(&c);
+  }
+  if (signers.empty()) {
+    return absl::InvalidArgumentError(only ? absl::StrCat("--signer: no contentsignaturepki signer '", *only, "' in ",
+                                                          *path)
+                                           : absl::StrCat(*path, " has no contentsignaturepki signer"));
+  }
+  auto pin = config->hsm.pin_file ? ReadSecretFile(*config->hsm.pin_file) : ReadSecretEnv(*config->hsm.pin_env);
+  if (!pin.ok()) return pin.status();
+  auto hsm = ConnectToken(config->hsm.module, config->hsm.token, *std::move(pin));
+  if (!hsm.ok()) return hsm.status();
+  absl::Status first_error;
+  for (const daemon::SignerConfig* c : signers) {
+    auto rotator = daemon::MakeRotator(*c, hsm->pool);
+    absl::StatusOr<RotationOutcome> outcome =
+        rotator.ok() ? (*rotator)->RotateIfDue(absl::Now(), args->Has("force")) : rotator.status();
+    if (!outcome.ok()) {
+      std::cerr << "signet: rotate: signer '" << c->id << "': FAILED: " << outcome.status().message() << "\n";
+      if (first_error.ok()) first_error = outcome.status();
+      continue;
+    }
+    std::cout << "signer '" << c->id << "': " << (outcome->rotated ? "rotated" : "not rotated") << " ("
+              << outcome->reason << ")";
+    if (outcome->rotated) {
+      std::cout << "; new key '" << outcome->label << "' id " << outcome->key_id_hex << ", valid until "
+                << Rfc3339(outcome->not_after) << ", x5u " << outcome->x5u;
+    }
+    if (outcome->pruned > 0) std::cout << "; pruned " << outcome->pruned << " expired key(s)";
+    std::cout << "\n";
+  }
+  if (!first_error.ok()) {
+    return absl::Status(first_error.code(), "one or more signers failed to rotate; their current keys keep serving");
+  }
+  return absl::OkStatus();
+}
+
 int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   bool verbose = false;
@@ -451,7 +649,7 @@ int Run(int argc, char** argv) {
   }
   std::string cmd = args[0];
   size_t skip = 1;
-  if ((cmd == "token" || cmd == "key") && args.size() > 1) {
+  if ((cmd == "token" || cmd == "key" || cmd == "ceremony") && args.size() > 1) {
     cmd += " " + args[1];
     skip = 2;
   }
@@ -469,6 +667,12 @@ int Run(int argc, char** argv) {
     s = LocalSign(rest);
   } else if (cmd == "verify") {
     s = Verify(rest);
+  } else if (cmd == "ceremony run") {
+    s = CeremonyRun(rest);
+  } else if (cmd == "ceremony split-pin") {
+    s = CeremonySplitPin(rest);
+  } else if (cmd == "rotate") {
+    s = Rotate(rest);
   } else if (cmd == "dev-pki") {
     s = DevPki(rest);
   } else if (cmd == "sign") {

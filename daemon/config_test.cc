@@ -226,6 +226,19 @@ TEST(ConfigTest, ExampleFileParses) {
   EXPECT_EQ(c->logging.logger_name, d.logging.logger_name);
   EXPECT_FALSE(c->signers.empty());
   EXPECT_FALSE(c->authorization.empty());
+  EXPECT_TRUE(c->server.x5u_dir.has_value());
+  const SignerConfig* pki = nullptr;
+  for (const auto& s : c->signers) pki = s.pki ? &s : pki;
+  ASSERT_NE(pki, nullptr) << "the example shows a contentsignaturepki signer";
+  const PkiSignerConfig dp;
+  EXPECT_EQ(pki->pki->curve, dp.curve);
+  EXPECT_EQ(pki->pki->validity, dp.validity);
+  EXPECT_EQ(pki->pki->rotate_before, dp.rotate_before);
+  EXPECT_EQ(pki->pki->clock_skew, dp.clock_skew);
+  EXPECT_EQ(pki->pki->publication_dir, *c->server.x5u_dir);
+  EXPECT_EQ(c->rotation.mode, d.rotation.mode);
+  EXPECT_EQ(c->rotation.check_interval, d.rotation.check_interval);
+  EXPECT_EQ(c->rotation.reload_interval, d.rotation.reload_interval);
 }
 
 // ---- One case per rule: the message starts with "<origin>: <path>: " and names the bound. ----

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -142,6 +143,22 @@ TEST(CeremonyScriptTest, EveryBadScriptNamesItsKey) {
   EXPECT_THAT(Error(absl::StrReplaceAll(inter, {{"  key_label: example-root-2026\n", ""}})),
               HasSubstr("root.key_label: required"));
   EXPECT_THAT(Error(absl::StrReplaceAll(inter, {{"root:\n", "rot:\n"}})), HasSubstr("rot: unknown key"));
+}
+
+// The examples in ops/ceremony/ are what officers start from: they must parse, and mean what they say.
+TEST(CeremonyScriptTest, ShippedExamplesParse) {
+  const std::string dir = SIGNET_OPS_DIR "/ceremony/examples";
+  for (const char* file : {"root.yaml", "intermediate.yaml", "key.yaml"}) {
+    auto text = ReadFileBounded(dir + "/" + file, kMaxCeremonyScriptBytes);
+    ASSERT_TRUE(text.ok()) << text.status();
+    auto script = ParseCeremonyScript(*text, file, dir);
+    ASSERT_TRUE(script.ok()) << file << ": " << script.status();
+  }
+  auto inter = ParseCeremonyScript(*ReadFileBounded(dir + "/intermediate.yaml", kMaxCeremonyScriptBytes),
+                                   "intermediate.yaml", dir);
+  EXPECT_EQ(inter->root_certificate, dir + "/out/root/example-root-2026.crt.pem");
+  EXPECT_EQ(inter->root_token.token, "signet-offline");
+  EXPECT_EQ(inter->token.token, "signet-online");
 }
 
 }  // namespace

@@ -544,8 +544,10 @@ absl::Status CeremonyRun(const std::vector<std::string>& argv) {
   if (!result.ok()) return result.status();
   std::cout << "\nceremony '" << script->name << "' complete; outputs:\n";
   for (const std::string& out : result->outputs) std::cout << "  " << out << "\n";
-  if (!result->certificate_sha256.empty()) {
-    std::cout << "certificate SHA-256 (the root_sha256 pin, for a root): " << result->certificate_sha256 << "\n";
+  if (script->type == CeremonyType::kRoot) {
+    std::cout << "root_sha256 (the pin verifiers and signetd use): " << result->certificate_sha256 << "\n";
+  } else if (!result->certificate_sha256.empty()) {
+    std::cout << "certificate SHA-256: " << result->certificate_sha256 << "\n";
   }
   return absl::OkStatus();
 }

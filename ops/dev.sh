@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Signet developer entry point.
-#   ops/dev.sh run    build, then sign and verify a sample with a key that never leaves a SoftHSM token
+#   ops/dev.sh run    the quickstart: tokens, ceremonies, signetd with a rotating signer, sign and verify
+#                     (all under var/quickstart/; --once stops after the demo, --fresh starts over)
 #   ops/dev.sh test   install dependencies, configure, build (-Werror) and run the whole test suite
 #   ops/dev.sh build  configure and build only
 # Environment: BUILD_DIR (default build), JOBS (default nproc), SIGNET_SANITIZE (address,undefined | thread;
@@ -40,124 +41,226 @@ cmd_test() {
   echo "test suite took $((SECONDS - start)) s"
 }
 
+# The quickstart. Everything lives under var/quickstart/; a second run reuses it (--fresh starts over).
+#   --once   stop signetd after the demo instead of serving in the foreground (used by tests)
+#   --fresh  remove var/quickstart/ first
 cmd_run() {
+  local once=0 fresh=0 arg
+  for arg in "$@"; do
+    case "$arg" in
+      --once) once=1 ;;
+      --fresh) fresh=1 ;;
+      *) echo "usage: ops/dev.sh run [--once] [--fresh]" >&2; exit 2 ;;
+    esac
+  done
   "$ROOT/ops/install-deps.sh"
   configure_and_build --target signet --target signetd
-  local signet="$BUILD_DIR/keymgmt/signet"
-  local signetd="$BUILD_DIR/daemon/signetd"
-  local var="$ROOT/var/dev"
-
-  step "create a throwaway SoftHSM token under var/dev/"
-  rm -rf "$var"
-  mkdir -p "$var/tokens"
-  chmod 700 "$var"
-  cat >"$var/softhsm2.conf" <<CONF
-directories.tokendir = $var/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-  export SOFTHSM2_CONF="$var/softhsm2.conf"
+  local signet="$BUILD_DIR/keymgmt/signet" signetd="$BUILD_DIR/daemon/signetd"
+  case "$BUILD_DIR" in /*) ;; *) signet="$ROOT/$signet"; signetd="$ROOT/$signetd" ;; esac
+  local q="$ROOT/var/quickstart"
+  [ "$fresh" -eq 1 ] && rm -rf "$q"
+  export SOFTHSM2_CONF="$q/softhsm2.conf"
   export SIGNET_PKCS11_MODULE="${SIGNET_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
-  # PINs live in 0600 files, never on a command line.
-  (umask 077; openssl rand -hex 16 >"$var/so.pin"; openssl rand -hex 16 >"$var/user.pin")
-  "$signet" token init --label signet-dev --so-pin-file "$var/so.pin" --pin-file "$var/user.pin"
 
-  step "generate a P-384 key inside the token (CKA_SENSITIVE, not extractable)"
-  "$signet" key generate --token signet-dev --pin-file "$var/user.pin" --label dev-p384 --curve P-384 \
-    --public-key-out "$var/dev-p384.pub.pem"
-
-  step "sign a sample with Content-Signature (the HSM signs SHA-384 of \"Content-Signature:\\0\" || data)"
-  printf 'Hello from Signet: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$var/sample.txt"
-  echo "sample: $(cat "$var/sample.txt")"
-  local header
-  header="$("$signet" local-sign --token signet-dev --pin-file "$var/user.pin" --key dev-p384 \
-    --input "$var/sample.txt" --x5u "https://example.invalid/chains/dev.pem")"
-  echo "Content-Signature: $header"
-
-  step "verify it with the public key"
-  "$signet" verify --input "$var/sample.txt" --signature "$header" --public-key "$var/dev-p384.pub.pem"
-
-  step "tamper with the sample: verification must fail"
-  printf 'tampered' >>"$var/sample.txt"
-  if "$signet" verify --input "$var/sample.txt" --signature "$header" --public-key "$var/dev-p384.pub.pem"; then
-    echo "ERROR: a tampered sample verified" >&2
-    exit 1
+  if [ -s "$q/signetd.yaml" ]; then
+    step "reusing var/quickstart/ (tokens, ceremonies, PKI, config); ops/dev.sh run --fresh starts over"
+  else
+    quickstart_setup "$q" "$signet"
   fi
-  echo "tampered sample rejected, as it must be"
-  printf 'Hello from Signet: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$var/sample.txt"
+  "$signetd" --config "$q/signetd.yaml" --check-config
 
-  step "create a development mTLS PKI (CA, server, a granted client and one with no grants)"
-  "$signet" dev-pki --dir "$var/pki" --clients "demo=spiffe://signet.dev/demo,nogrants=spiffe://signet.dev/nogrants"
-
-  step "start signetd (gRPC over mTLS, HTTPS side port) on free loopback ports"
-  cat >"$var/signetd.yaml" <<CONF
-server:
-  listen: "127.0.0.1:0"
-  http_listen: "127.0.0.1:0"
-  ready_file: $var/ready.json
-  tls:
-    cert_file: $var/pki/server.pem
-    key_file: $var/pki/server.key
-    client_ca_file: $var/pki/ca.pem
-hsm:
-  module: $SIGNET_PKCS11_MODULE
-  token: signet-dev
-  pin_file: $var/user.pin
-signers:
-  - id: dev-p384
-    type: contentsignature
-    key_label: dev-p384
-    x5u: "https://example.invalid/chains/dev.pem"
-authorization:
-  - identity: "spiffe://signet.dev/demo"
-    signers: [dev-p384]
-logging:
-  level: info
-  format: mozlog
-CONF
-  "$signetd" --config "$var/signetd.yaml" --check-config
-  "$signetd" --config "$var/signetd.yaml" 2>"$var/signetd.log" &
+  step "start signetd: gRPC over mTLS, HTTPS side port serving /x5u/, internal rotation"
+  rm -f "$q/ready.json"
+  "$signetd" --config "$q/signetd.yaml" 2>>"$q/signetd.log" &
   local pid=$!
   trap "kill $pid 2>/dev/null || true" EXIT
   local i
   for i in $(seq 1 100); do
-    [ -s "$var/ready.json" ] && break
-    kill -0 "$pid" 2>/dev/null || { echo "signetd exited:" >&2; cat "$var/signetd.log" >&2; exit 1; }
+    [ -s "$q/ready.json" ] && break
+    kill -0 "$pid" 2>/dev/null || { echo "signetd exited; see var/quickstart/signetd.log:" >&2; tail -n 20 "$q/signetd.log" >&2; exit 1; }
     sleep 0.1
   done
-  [ -s "$var/ready.json" ] || { echo "signetd did not become ready" >&2; cat "$var/signetd.log" >&2; exit 1; }
+  [ -s "$q/ready.json" ] || { echo "signetd did not become ready" >&2; exit 1; }
   local grpc_port http_port
-  grpc_port="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$var/ready.json")"
-  http_port="$(sed -n 's/.*"http_port": \([0-9]*\).*/\1/p' "$var/ready.json")"
-  echo "signetd pid $pid: gRPC localhost:$grpc_port, HTTPS https://localhost:$http_port (log: var/dev/signetd.log)"
+  grpc_port="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$q/ready.json")"
+  http_port="$(sed -n 's/.*"http_port": \([0-9]*\).*/\1/p' "$q/ready.json")"
+  export SIGNET_SERVER="localhost:$grpc_port" SIGNET_CA_FILE="$q/tls/ca.pem" \
+    SIGNET_CERT_FILE="$q/tls/client-demo.pem" SIGNET_KEY_FILE="$q/tls/client-demo.key"
+  local pin
+  pin="$(cat "$q/root.sha256")"
 
-  step "sign through signetd as the granted client"
-  export SIGNET_SERVER="localhost:$grpc_port" SIGNET_CA_FILE="$var/pki/ca.pem"
-  header="$("$signet" sign --cert-file "$var/pki/client-demo.pem" --key-file "$var/pki/client-demo.key" \
-    --signer dev-p384 --input "$var/sample.txt" --request-id quickstart-1)"
+  step "sign a sample through gRPC with the rotating signer (its first key was issued, published and verified at start)"
+  printf '{"hello":"from Signet","at":"%s"}\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$q/sample.json"
+  local header=""
+  for i in $(seq 1 100); do
+    header="$("$signet" sign --signer remote-settings --input "$q/sample.json" --request-id "quickstart-$i" 2>/dev/null)" && break
+    sleep 0.1
+  done
+  [ -n "$header" ] || { echo "remote-settings has no key; see var/quickstart/signetd.log" >&2; exit 1; }
   echo "Content-Signature: $header"
-  "$signet" verify --input "$var/sample.txt" --signature "$header" --public-key "$var/dev-p384.pub.pem"
+  local x5u
+  x5u="$(printf '%s' "$header" | sed -n 's/^x5u=\([^;]*\);.*/\1/p')"
 
-  step "the audit line signetd wrote for it"
-  grep '"signet.audit"' "$var/signetd.log" | grep quickstart-1
+  step "fetch the chain from its x5u URL and verify it like Firefox, against the pinned root SHA-256"
+  echo "x5u: $x5u"
+  curl -sS --cacert "$q/tls/ca.pem" "$x5u" | openssl crl2pkcs7 -nocrl -certfile /dev/stdin \
+    | openssl pkcs7 -print_certs -noout | sed -n 's/^subject=/  /p'
+  "$signet" verify --input "$q/sample.json" --signature "$header" --x5u "$x5u" --ca-file "$q/tls/ca.pem" \
+    --root-sha256 "$pin" --name remote-settings.content-signature.signet.localhost
 
-  step "a client of the same CA without a grant is refused"
-  if "$signet" sign --cert-file "$var/pki/client-nogrants.pem" --key-file "$var/pki/client-nogrants.key" \
-    --signer dev-p384 --input "$var/sample.txt"; then
+  step "sign with the plain contentsignature signer and verify with its public key"
+  local plain
+  plain="$("$signet" sign --signer normandy --input "$q/sample.json")"
+  echo "Content-Signature: $plain"
+  "$signet" verify --input "$q/sample.json" --signature "$plain" --public-key "$q/ceremony/keys/normandy-p384.pub.pem"
+
+  step "a client of the same CA without a grant is refused (and logged at WARN)"
+  if "$signet" sign --cert-file "$q/tls/client-nogrants.pem" --key-file "$q/tls/client-nogrants.key" \
+    --signer remote-settings --input "$q/sample.json"; then
     echo "ERROR: an ungranted client was allowed to sign" >&2
     exit 1
   fi
 
   step "health: https://localhost:$http_port/__heartbeat__"
-  curl -sS --cacert "$var/pki/ca.pem" "https://localhost:$http_port/__heartbeat__" && echo
+  curl -sS --cacert "$q/tls/ca.pem" "https://localhost:$http_port/__heartbeat__" && echo
 
-  step "stop signetd (SIGTERM drains in-flight calls)"
-  kill -TERM "$pid"
-  wait "$pid"
-  trap - EXIT
-  grep -o '"msg":"signetd: stopped cleanly"' "$var/signetd.log"
-  step "done: token, PINs, PKI, config and logs are in var/dev/ (SOFTHSM2_CONF=$SOFTHSM2_CONF)"
+  cat <<EOF
+
+==> signetd is serving (pid $pid)
+  gRPC (mTLS):     localhost:$grpc_port   signers: remote-settings (rotating, x5u), normandy (fixed key)
+  HTTPS side port: https://localhost:$http_port/   /x5u/  /__heartbeat__  /__version__  /metrics
+  client cert:     $q/tls/client-demo.pem  (key: client-demo.key, CA: ca.pem)
+  root SHA-256:    $pin
+  config, log:     var/quickstart/signetd.yaml, var/quickstart/signetd.log
+
+Sign a file (copy-paste):
+  SIGNET_SERVER=localhost:$grpc_port SIGNET_CA_FILE=$q/tls/ca.pem \\
+  SIGNET_CERT_FILE=$q/tls/client-demo.pem SIGNET_KEY_FILE=$q/tls/client-demo.key \\
+    $signet sign --signer remote-settings --input README.md
+EOF
+  if [ "$once" -eq 1 ]; then
+    kill -TERM "$pid"
+    wait "$pid" || true
+  else
+    echo
+    echo "Press Ctrl-C to stop."
+    trap 'kill -TERM '"$pid"' 2>/dev/null || true' INT TERM
+    wait "$pid" || true
+    wait "$pid" 2>/dev/null || true  # the first wait returns when a signal arrives
+  fi
+  trap - EXIT INT TERM
+  if grep -q 'signetd: stopped cleanly' "$q/signetd.log"; then
+    echo "signetd: stopped cleanly (everything stays in var/quickstart/; ops/dev.sh run serves it again)"
+  fi
+}
+
+# Tokens, PIN shares, ceremonies, the dev mTLS PKI and signetd.yaml under $1, with the signet binary $2.
+quickstart_setup() {
+  local q="$1" signet="$2"
+  rm -rf "$q"
+  mkdir -p "$q/tokens" "$q/secrets" "$q/ceremony" "$q/x5u"
+  chmod 700 "$q" "$q/secrets"
+  printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+    "$q" >"$SOFTHSM2_CONF"
+
+  step "two SoftHSM tokens: signet-offline (the root) and signet-online (intermediate and signing keys)"
+  # Demo PINs in 0600 files. In production the HSM vendor's procedure sets them, and the offline
+  # token's PIN exists only as officers' shares.
+  (umask 077; for f in so-offline offline so-online online; do openssl rand -hex 16 >"$q/secrets/$f.pin"; done)
+  "$signet" token init --label signet-offline --so-pin-file "$q/secrets/so-offline.pin" --pin-file "$q/secrets/offline.pin"
+  "$signet" token init --label signet-online --so-pin-file "$q/secrets/so-online.pin" --pin-file "$q/secrets/online.pin"
+
+  step "two-person rule: each token PIN split into 3 officer shares, any 2 of which recover it"
+  mkdir -p "$q/secrets/shares-offline" "$q/secrets/shares-online"
+  "$signet" ceremony split-pin --shares 3 --threshold 2 --pin-file "$q/secrets/offline.pin" \
+    --out-dir "$q/secrets/shares-offline"
+  "$signet" ceremony split-pin --shares 3 --threshold 2 --pin-file "$q/secrets/online.pin" \
+    --out-dir "$q/secrets/shares-online"
+  rm -f "$q/secrets/offline.pin"  # from here on only the officers' shares unlock the offline token
+  echo "(demo: the shares are piped in below; in a real ceremony each officer types theirs, unechoed)"
+
+  cat >"$q/ceremony/root.yaml" <<EOF
+ceremony: root
+name: quickstart-root
+output_dir: root
+token: {token: signet-offline}
+key: {label: quickstart-root, curve: P-384}
+certificate:
+  subject: {common_name: Signet Quickstart Root, organization: Signet Quickstart, country: US}
+  validity: 87600h
+EOF
+  cat >"$q/ceremony/intermediate.yaml" <<EOF
+ceremony: intermediate
+name: quickstart-intermediate
+output_dir: intermediate
+root:
+  token: {token: signet-offline}
+  key_label: quickstart-root
+  certificate: root/quickstart-root.crt.pem
+token: {token: signet-online}
+key: {label: quickstart-intermediate, curve: P-384}
+certificate:
+  subject: {common_name: Signet Quickstart Intermediate, organization: Signet Quickstart, country: US}
+  permitted_dns_subtree: .content-signature.signet.localhost
+  validity: 17520h
+EOF
+  cat >"$q/ceremony/normandy-key.yaml" <<EOF
+ceremony: key
+name: quickstart-normandy-key
+output_dir: keys
+token: {token: signet-online}
+key: {label: normandy-p384, curve: P-384}
+EOF
+  local offline_shares online_shares
+  offline_shares="$(cat "$q/secrets/shares-offline/share-1.txt" "$q/secrets/shares-offline/share-3.txt")"
+  online_shares="$(cat "$q/secrets/shares-online/share-1.txt" "$q/secrets/shares-online/share-2.txt")"
+  step "root ceremony on the offline token (ops/ceremony/README.md explains each step)"
+  printf '%s\n' "$offline_shares" | "$signet" ceremony run "$q/ceremony/root.yaml" 2>/dev/null | tee "$q/ceremony/root.out"
+  sed -n 's/^root_sha256 (the pin verifiers and signetd use): //p' "$q/ceremony/root.out" >"$q/root.sha256"
+  [ -s "$q/root.sha256" ] || { echo "the root ceremony failed" >&2; exit 1; }
+  step "intermediate ceremony: the root issues the online intermediate (permitted: .content-signature.signet.localhost)"
+  printf '%s\n%s\n' "$offline_shares" "$online_shares" | "$signet" ceremony run "$q/ceremony/intermediate.yaml" 2>/dev/null
+  step "key ceremony: a plain P-384 signing key for a contentsignature signer"
+  printf '%s\n' "$online_shares" | "$signet" ceremony run "$q/ceremony/normandy-key.yaml" 2>/dev/null
+
+  step "development mTLS PKI: server, a granted client (demo) and one with no grants (nogrants)"
+  "$signet" dev-pki --dir "$q/tls" --clients "demo=spiffe://signet.localhost/demo,nogrants=spiffe://signet.localhost/nogrants"
+
+  # Fixed ports for this var/quickstart/ (the x5u URLs carry the side port): two free ones, chosen now.
+  local grpc_port http_port
+  read -r grpc_port http_port < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+  cat >"$q/signetd.yaml" <<EOF
+# signetd for the quickstart; every key is described in ops/config/signetd.example.yaml.
+server:
+  listen: "127.0.0.1:$grpc_port"
+  http_listen: "127.0.0.1:$http_port"
+  ready_file: $q/ready.json
+  x5u_dir: $q/x5u
+  tls: {cert_file: $q/tls/server.pem, key_file: $q/tls/server.key, client_ca_file: $q/tls/ca.pem}
+hsm: {module: $SIGNET_PKCS11_MODULE, token: signet-online, pin_file: $q/secrets/online.pin}
+signers:
+  - id: remote-settings
+    type: contentsignaturepki
+    ee_name: remote-settings.content-signature.signet.localhost
+    intermediate_key_label: quickstart-intermediate
+    intermediate_cert_file: $q/ceremony/intermediate/quickstart-intermediate.crt.pem
+    root_cert_file: $q/ceremony/root/quickstart-root.crt.pem
+    root_sha256: "$(cat "$q/root.sha256")"
+    x5u_base_url: "https://localhost:$http_port/x5u/"
+    publication_dir: $q/x5u
+    x5u_ca_file: $q/tls/ca.pem
+  - id: normandy
+    type: contentsignature
+    key_label: normandy-p384
+authorization:
+  - identity: "spiffe://signet.localhost/demo"
+    signers: [remote-settings, normandy]
+rotation: {mode: internal, check_interval: 1m, reload_interval: 5s}
+EOF
 }
 
 case "${1:-}" in
@@ -165,7 +268,7 @@ case "${1:-}" in
   test) shift; cmd_test "$@" ;;
   build) shift; "$ROOT/ops/install-deps.sh"; configure_and_build "$@" ;;
   *)
-    echo "usage: ops/dev.sh run|test|build" >&2
+    echo "usage: ops/dev.sh run [--once] [--fresh] | test | build" >&2
     exit 2
     ;;
 esac

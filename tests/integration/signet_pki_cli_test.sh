@@ -98,7 +98,7 @@ expect "root ceremony with shares of two different PINs" 2 "different PIN splits
   "$SIGNET" ceremony run "$T/ceremony/root.yaml" < <(cat "$T/shares-offline/share-1.txt" "$T/shares-online/share-2.txt")
 expect "root ceremony" 0 "ceremony 'cli-root-2026' complete" -- \
   "$SIGNET" ceremony run "$T/ceremony/root.yaml" < <(offline_shares)
-ROOT_SHA256="$(sed -n 's/^certificate SHA-256 (the root_sha256 pin, for a root): //p' "$LOG" | tail -n 1)"
+ROOT_SHA256="$(sed -n 's/^root_sha256 (the pin verifiers and signetd use): //p' "$LOG" | tail -n 1)"
 check "the root ceremony printed the root SHA-256" [ "${#ROOT_SHA256}" -eq 95 ]
 check "the root transcript is saved next to the outputs" grep -q "result:   OK" "$T/ceremony/root/cli-root-2026.transcript.txt"
 check "the transcript records the certificate file's SHA-256" \

@@ -4,8 +4,6 @@
 #include <openssl/x509v3.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -27,15 +25,8 @@ using ::testing::Not;
 
 const absl::Time kNow = absl::FromUnixSeconds(1795000000);  // 2026-11-18
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 X509Ptr ReadCert(const std::string& path) {
-  std::string pem = ReadAll(path);
+  std::string pem = ReadTestFile(path);
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
@@ -126,12 +117,12 @@ TEST_F(CeremonyTest, RootKeyNeverReachesTheOnlineTokenAndNoKeyIsExtractable) {
 
 TEST_F(CeremonyTest, TranscriptRecordsEveryStepAndOutputHash) {
   const std::string transcript =
-      ReadAll(pki_->dir + "/ceremony/intermediate/test-intermediate-ceremony.transcript.txt");
-  const std::string cert = ReadAll(pki_->intermediate_cert_file);
+      ReadTestFile(pki_->dir + "/ceremony/intermediate/test-intermediate-ceremony.transcript.txt");
+  const std::string cert = ReadTestFile(pki_->intermediate_cert_file);
   X509Ptr inter = ReadCert(pki_->intermediate_cert_file);
   EXPECT_THAT(transcript, HasSubstr("ceremony: intermediate"));
   EXPECT_THAT(transcript,
-              HasSubstr("script:   sha256 " + Sha256Hex(ReadAll(pki_->dir + "/intermediate.yaml"))));
+              HasSubstr("script:   sha256 " + Sha256Hex(ReadTestFile(pki_->dir + "/intermediate.yaml"))));
   EXPECT_THAT(transcript, HasSubstr("combined from officers' shares (two-person rule)"));
   EXPECT_THAT(transcript, HasSubstr("logged in to the root (offline) token 'signet-offline'"));
   EXPECT_THAT(transcript, HasSubstr("logged in to the intermediate (online) token 'signet-online'"));
@@ -153,7 +144,7 @@ TEST_F(CeremonyTest, KeyCeremonyWritesThePublicKeyOfANewHsmKey) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->outputs.size(), 2u);
   EXPECT_EQ(r->outputs[0], pki_->dir + "/keys/remote-settings-p256.pub.pem");
-  EXPECT_THAT(ReadAll(r->outputs[0]), HasSubstr("BEGIN PUBLIC KEY"));
+  EXPECT_THAT(ReadTestFile(r->outputs[0]), HasSubstr("BEGIN PUBLIC KEY"));
   EXPECT_THAT(r->transcript, HasSubstr("generated P-256 key label 'remote-settings-p256'"));
   EXPECT_EQ(Keys(pki_->online).size(), 2u);
 }
@@ -181,7 +172,7 @@ TEST_F(CeremonyTest, RefusesToReuseALabelAndLeavesNothingBehind) {
   for (const auto& e : std::filesystem::directory_iterator(pki_->dir + "/reuse-out")) {
     if (absl::StartsWith(e.path().string(), failed)) {
       found = true;
-      EXPECT_THAT(ReadAll(e.path().string()), HasSubstr("result:   FAILED"));
+      EXPECT_THAT(ReadTestFile(e.path().string()), HasSubstr("result:   FAILED"));
     }
   }
   EXPECT_TRUE(found);
@@ -217,7 +208,7 @@ TEST_F(CeremonyTest, RejectsWrongAndShortShareSetsWithoutGeneratingAnything) {
 }
 
 TEST_F(CeremonyTest, IntermediateRefusesTheOnlineTokenAsRootTokenAndAMismatchedRootKey) {
-  const std::string good = ReadAll(pki_->dir + "/intermediate.yaml");
+  const std::string good = ReadTestFile(pki_->dir + "/intermediate.yaml");
   // The intermediate generated on the offline token, next to the root: refused.
   std::string same = absl::StrReplaceAll(good, {{"name: test-intermediate-ceremony", "name: same"},
                                                 {"output_dir: ceremony/intermediate", "output_dir: same"},

@@ -7,8 +7,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -32,13 +30,6 @@ using keymgmt::Rotator;
 using ::testing::HasSubstr;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1795000000);  // 2026-11-18
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // Publishes into the directory, but what lands there is not what it was given.
 class TamperingPublisher : public keymgmt::ChainPublisher {
@@ -103,8 +94,8 @@ class RotationTest : public ::testing::Test {
     p.x5u_base_url = absl::StrCat("https://localhost:", http_->port(), "/x5u/");
     p.root_sha256 = *signing::ParseSha256Fingerprint(pki_->root_sha256);
     p.intermediate_key_label = kIntermediateLabel;
-    p.intermediate_cert_pem = ReadAll(pki_->intermediate_cert_file);
-    p.root_cert_pem = ReadAll(pki_->root_cert_file);
+    p.intermediate_cert_pem = ReadTestFile(pki_->intermediate_cert_file);
+    p.root_cert_pem = ReadTestFile(pki_->root_cert_file);
     p.lock_file = publish_dir_ + "/.rotate.lock";
     return p;
   }
@@ -164,7 +155,7 @@ TEST_F(RotationTest, FirstRotationPublishesVerifiesAndActivates) {
 
   // The chain file: named by its content, EE + intermediate + root, served at the x5u URL.
   const std::string name = out->x5u.substr(out->x5u.rfind('/') + 1);
-  const std::string chain = ReadAll(publish_dir_ + "/" + name);
+  const std::string chain = ReadTestFile(publish_dir_ + "/" + name);
   EXPECT_EQ(name, keymgmt::ChainFileName("remote-settings", chain));
   EXPECT_TRUE(
       absl::StartsWith(out->x5u, absl::StrCat("https://localhost:", http_->port(), "/x5u/remote-settings-")));

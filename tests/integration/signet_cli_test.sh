@@ -14,25 +14,7 @@ export SOFTHSM2_CONF="$T/softhsm2.conf"
 (umask 077; echo "so-pin-$RANDOM$RANDOM" >"$T/so.pin"; echo "user-pin-$RANDOM$RANDOM" >"$T/user.pin"
  echo "wrong-pin-$RANDOM" >"$T/wrong.pin")
 LOG="$T/all-output.log"
-passed=0
-failed=0
-
-# expect NAME WANT_EXIT WANT_SUBSTRING -- command...
-expect() {
-  local name="$1" want_exit="$2" want="$3"
-  shift 4
-  local out rc
-  out="$("$@" 2>&1)"
-  rc=$?
-  printf '%s\n' "$out" >>"$LOG"
-  if [ "$rc" -ne "$want_exit" ] || [[ "$out" != *"$want"* ]]; then
-    echo "FAIL: $name: exit $rc (want $want_exit), output: $out (want substring: $want)"
-    failed=$((failed + 1))
-  else
-    echo "ok:   $name"
-    passed=$((passed + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_checks.sh"
 
 H=(--token signet-cli --pin-file "$T/user.pin")
 expect "token init" 0 "initialized token 'signet-cli'" -- \

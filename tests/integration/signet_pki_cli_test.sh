@@ -22,30 +22,7 @@ export SOFTHSM2_CONF="$T/softhsm2.conf"
 (umask 077
  for f in so-offline so-online offline online; do echo "$f-pin-$RANDOM$RANDOM$RANDOM" >"$T/$f.pin"; done)
 LOG="$T/all-output.log"
-passed=0
-failed=0
-
-# expect NAME WANT_EXIT WANT_SUBSTRING -- command...   (stdin passes through)
-expect() {
-  local name="$1" want_exit="$2" want="$3"
-  shift 4
-  local out rc
-  out="$("$@" 2>&1)"
-  rc=$?
-  printf '%s\n' "$out" >>"$LOG"
-  if [ "$rc" -ne "$want_exit" ] || [[ "$out" != *"$want"* ]]; then
-    echo "FAIL: $name: exit $rc (want $want_exit), output: $out (want substring: $want)"
-    failed=$((failed + 1))
-  else
-    echo "ok:   $name"
-    passed=$((passed + 1))
-  fi
-}
-check() {  # check NAME CONDITION...
-  local name="$1"
-  shift
-  if "$@"; then echo "ok:   $name"; passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_checks.sh"
 
 # --- Tokens and the officers' shares ------------------------------------------------------------
 expect "init offline token" 0 "initialized token 'signet-offline'" -- \

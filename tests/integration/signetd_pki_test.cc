@@ -50,8 +50,6 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-std::string ReadAll(const std::string& path) { return ReadFileBounded(path, 1 << 20).value_or(""); }
-
 class PkiDaemonTest : public ::testing::Test {
  protected:
   void SetUp() override { now_.store(absl::ToUnixSeconds(kT0)); }
@@ -107,9 +105,9 @@ class PkiDaemonTest : public ::testing::Test {
     c.rotation.mode = mode;
     c.rotation.check_interval = absl::Hours(1);  // after the first pass, tests drive rotation themselves
     c.rotation.reload_interval = absl::Milliseconds(200);
-    ca_pem_ = ReadAll(tls.dir + "/ca.pem");
-    client_cert_ = ReadAll(tls.dir + "/client-writer.pem");
-    client_key_ = ReadAll(tls.dir + "/client-writer.key");
+    ca_pem_ = ReadTestFile(tls.dir + "/ca.pem");
+    client_cert_ = ReadTestFile(tls.dir + "/client-writer.pem");
+    client_key_ = ReadTestFile(tls.dir + "/client-writer.key");
   }
 
   void StartDaemon() {

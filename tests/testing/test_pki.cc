@@ -12,6 +12,8 @@
 
 namespace signet::testing {
 
+std::string ReadTestFile(const std::string& path) { return ReadFileBounded(path, 1 << 20).value_or(""); }
+
 keymgmt::PinPrompt SharesPrompt(std::string pin, int n, int m, std::vector<int> give) {
   return [pin = std::move(pin), n, m,
           give = std::move(give)](const std::string& what) -> absl::StatusOr<SecretBuffer> {

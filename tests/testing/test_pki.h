@@ -22,6 +22,9 @@ inline constexpr char kIntermediateLabel[] = "test-intermediate";
 inline constexpr char kPermittedSubtree[] = ".content-signature.signet.test";
 inline constexpr char kEeName[] = "remote-settings.content-signature.signet.test";
 
+// The whole file (at most 1 MiB), or "" if it cannot be read.
+std::string ReadTestFile(const std::string& path);
+
 // A PinPrompt that splits `pin` into n shares with threshold m and enters the shares numbered in
 // `give` (1-based, in that order) through a pipe into keymgmt::PromptPinFromShares, as officers would.
 keymgmt::PinPrompt SharesPrompt(std::string pin, int n, int m, std::vector<int> give);

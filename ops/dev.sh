@@ -3,6 +3,7 @@
 #   ops/dev.sh run    the quickstart: tokens, ceremonies, signetd with a rotating signer, sign and verify
 #                     (all under var/quickstart/; --once stops after the demo, --fresh starts over)
 #   ops/dev.sh test   install dependencies, configure, build (-Werror) and run the whole test suite
+#   ops/dev.sh bench  signetd against the HSM's ceiling and p11-kit server, one table (--quick: < 1 min)
 #   ops/dev.sh build  configure and build only
 # Environment: BUILD_DIR (default build), JOBS (default nproc), SIGNET_SANITIZE (address,undefined | thread;
 # builds into build-<sanitizer> unless BUILD_DIR is set).
@@ -263,12 +264,113 @@ rotation: {mode: internal, check_interval: 1m, reload_interval: 5s}
 EOF
 }
 
+# The benchmark: one token with P-256 and P-384 keys, `p11-kit server` in front of it (the peer), and
+# signetd; then the ceiling, the peer and signetd (closed and open loop) in one run, repetitions
+# interleaved, medians in one table. All under var/bench/.
+#   --quick  one short repetition (under a minute); the default is three of 4 s each
+cmd_bench() {
+  local reps=3 duration=4s warmup=1s arg
+  for arg in "$@"; do
+    case "$arg" in
+      --quick) reps=1 duration=1s warmup=300ms ;;
+      *) echo "usage: ops/dev.sh bench [--quick]" >&2; exit 2 ;;
+    esac
+  done
+  "$ROOT/ops/install-deps.sh"
+  configure_and_build --target signet --target signetd --target signet-bench
+  local bin="$BUILD_DIR"
+  case "$bin" in /*) ;; *) bin="$ROOT/$bin" ;; esac
+  local signet="$bin/keymgmt/signet" signetd="$bin/daemon/signetd" bench="$bin/bench/signet-bench"
+  local b="$ROOT/var/bench"
+  rm -rf "$b"
+  mkdir -p "$b/tokens" "$b/run"
+  chmod 700 "$b" "$b/run"
+  export SOFTHSM2_CONF="$b/softhsm2.conf" XDG_RUNTIME_DIR="$b/run"
+  printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$b" >"$SOFTHSM2_CONF"
+  (umask 077; openssl rand -hex 16 >"$b/so.pin"; openssl rand -hex 16 >"$b/user.pin")
+  local softhsm=/usr/lib/softhsm/libsofthsm2.so
+  local client=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+
+  step "token 'bench' with a P-256 and a P-384 key; dev mTLS PKI"
+  "$signet" token init --label bench --so-pin-file "$b/so.pin" --pin-file "$b/user.pin" >/dev/null
+  "$signet" key generate --token bench --pin-file "$b/user.pin" --label p256 --curve P-256 >/dev/null
+  "$signet" key generate --token bench --pin-file "$b/user.pin" --label p384 --curve P-384 >/dev/null
+  "$signet" dev-pki --dir "$b/tls" --clients "bench=spiffe://signet.bench/client" >/dev/null 2>&1
+
+  step "start p11-kit server (the peer: PKCS#11 forwarded over a Unix socket) and signetd"
+  eval "$(p11-kit server --provider "$softhsm" -s 'pkcs11:token=bench' 2>/dev/null)"
+  local p11_pid="$P11_KIT_SERVER_PID"
+  cat >"$b/signetd.yaml" <<EOF
+server:
+  listen: "127.0.0.1:0"
+  http_listen: ""
+  ready_file: $b/ready.json
+  tls: {cert_file: $b/tls/server.pem, key_file: $b/tls/server.key, client_ca_file: $b/tls/ca.pem}
+hsm: {module: $softhsm, token: bench, pin_file: $b/user.pin}
+signers:
+  - {id: p256, type: contentsignature, key_label: p256}
+  - {id: p384, type: contentsignature, key_label: p384}
+authorization:
+  - identity: "spiffe://signet.bench/client"
+    signers: [p256, p384]
+logging: {level: info}
+EOF
+  "$signetd" --config "$b/signetd.yaml" 2>"$b/signetd.log" &
+  local pid=$!
+  trap "kill $pid $p11_pid 2>/dev/null || true" EXIT
+  local i
+  for i in $(seq 1 100); do [ -s "$b/ready.json" ] && break; sleep 0.1; done
+  local port
+  port="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$b/ready.json")"
+  [ -n "$port" ] || { echo "signetd did not start; see var/bench/signetd.log" >&2; exit 1; }
+  local daemon_args=(--server "localhost:$port" --ca-file "$b/tls/ca.pem" --cert-file "$b/tls/client-bench.pem"
+                     --key-file "$b/tls/client-bench.key" --duration "$duration" --warmup "$warmup")
+  local module_args=(--token bench --pin-file "$b/user.pin" --threads 2 --duration "$duration")
+  local out="$b/results.jsonl"
+  : >"$out"
+
+  step "measure: $reps repetition(s), modes interleaved (ceiling, peer, signetd k=1/16/64 per curve)"
+  local rep curve key k
+  for rep in $(seq 1 "$reps"); do
+    for curve in P-256 P-384; do
+      key="p${curve#P-}"
+      "$bench" ceiling --module "$softhsm" --key "$key" "${module_args[@]}" | tee -a "$out"
+      "$bench" peer --module "$client" --key "$key" "${module_args[@]}" | tee -a "$out"
+      for k in 1 16 64; do
+        "$bench" daemon "${daemon_args[@]}" --signer "$key" --items "$k" --concurrency $(( k == 1 ? 64 : (k == 16 ? 8 : 4) )) \
+          | tee -a "$out"
+      done
+    done
+  done
+
+  step "open loop at 50% of the measured k=1 peak, per curve"
+  for curve in P-256 P-384; do
+    key="p${curve#P-}"
+    local peak
+    peak="$(python3 -c '
+import json, statistics, sys
+v = [r["calls_per_s"] for r in map(json.loads, open(sys.argv[1])) if r["mode"] == "daemon" and r["curve"] == sys.argv[2] and r["items"] == 1]
+print(int(statistics.median(v) / 2))' "$out" "$curve")"
+    "$bench" open-loop "${daemon_args[@]}" --signer "$key" --items 1 --rate "$peak" | tee -a "$out"
+  done
+
+  local rss
+  rss="$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status")"
+  kill -TERM "$pid" "$p11_pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  trap - EXIT
+  step "results (raw runs: var/bench/results.jsonl)"
+  echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+  python3 "$ROOT/bench/bench_table.py" "$out" --rss-kib "$rss"
+}
+
 case "${1:-}" in
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
+  bench) shift; cmd_bench "$@" ;;
   build) shift; "$ROOT/ops/install-deps.sh"; configure_and_build "$@" ;;
   *)
-    echo "usage: ops/dev.sh run [--once] [--fresh] | test | build" >&2
+    echo "usage: ops/dev.sh run [--once] [--fresh] | test | bench [--quick] | build" >&2
     exit 2
     ;;
 esac

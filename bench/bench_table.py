@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Turns signet-bench's JSON lines (from `ops/dev.sh bench`) into one table of medians with the ratios
+signetd/ceiling and signetd/peer per curve and items per call, plus the open-loop latencies.
+
+usage: bench_table.py RESULTS.jsonl [--rss-kib N] [--targets]
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+# (curve, items) -> [(metric, minimum)]: the targets of the performance issue.
+TARGETS = {
+    ("P-384", 1): [("ceiling", 0.85), ("peer", 1.8)],
+    ("P-384", 16): [("ceiling", 0.95), ("peer", 1.8)],
+    ("P-256", 64): [("ceiling", 0.92)],
+    ("P-256", 1): [("peer", 1.0)],
+}
+OPEN_LOOP_P99_MS = {"P-256": 5.0, "P-384": 10.0}
+RSS_LIMIT_KIB = 64 * 1024
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    rss_kib = None
+    if "--rss-kib" in argv:
+        rss_kib = int(argv[argv.index("--rss-kib") + 1])
+    runs = [json.loads(line) for line in open(argv[1]) if line.strip().startswith("{")]
+    base = defaultdict(list)      # (mode, curve) -> sigs/s
+    daemon = defaultdict(list)    # (curve, items) -> sigs/s
+    latency = defaultdict(list)   # (curve, items) -> (p50, p99)
+    errors = defaultdict(int)
+    open_loop = defaultdict(list)  # curve -> run
+    for r in runs:
+        for code, n in r.get("errors", {}).items():
+            errors[(r["mode"], r["curve"], r.get("items", 0), code)] += n
+        if r["mode"] in ("ceiling", "peer"):
+            base[(r["mode"], r["curve"])].append(r["sigs_per_s"])
+        elif r["mode"] == "daemon":
+            daemon[(r["curve"], r["items"])].append(r["sigs_per_s"])
+            latency[(r["curve"], r["items"])].append((r["p50_ms"], r["p99_ms"]))
+        elif r["mode"] == "open-loop":
+            open_loop[r["curve"]].append(r)
+
+    med = statistics.median
+    print("Medians of %d runs (signatures per second); ratios are signetd / ceiling and signetd / peer."
+          % len(runs))
+    print()
+    header = "%-6s %6s %10s %10s %10s %8s %8s %9s %9s  %s" % (
+        "curve", "items", "ceiling", "peer", "signetd", "/ceil", "/peer", "p50 ms", "p99 ms", "target")
+    print(header)
+    print("-" * len(header))
+    met_all = True
+    for (curve, items) in sorted(daemon, key=lambda k: (k[0], k[1])):
+        ceiling = med(base[("ceiling", curve)]) if base[("ceiling", curve)] else float("nan")
+        peer = med(base[("peer", curve)]) if base[("peer", curve)] else float("nan")
+        d = med(daemon[(curve, items)])
+        p50 = med([x[0] for x in latency[(curve, items)]])
+        p99 = med([x[1] for x in latency[(curve, items)]])
+        verdicts = []
+        for metric, minimum in TARGETS.get((curve, items), []):
+            ratio = d / (ceiling if metric == "ceiling" else peer)
+            ok = ratio >= minimum
+            met_all &= ok
+            verdicts.append("%s>=%.2f %s" % (metric, minimum, "met" if ok else "MISSED"))
+        print("%-6s %6d %10.0f %10.0f %10.0f %8.2f %8.2f %9.2f %9.2f  %s" % (
+            curve, items, ceiling, peer, d, d / ceiling, d / peer, p50, p99, ", ".join(verdicts)))
+    print()
+    for curve, rs in sorted(open_loop.items()):
+        p99 = med([r["p99_ms"] for r in rs])
+        p50 = med([r["p50_ms"] for r in rs])
+        rate = med([r["rate"] for r in rs])
+        limit = OPEN_LOOP_P99_MS.get(curve)
+        ok = limit is None or p99 <= limit
+        met_all &= ok
+        print("open loop %s at %.0f calls/s (50%% of the k=1 peak): p50 %.2f ms, p99 %.2f ms (target <= %.0f ms: %s)"
+              % (curve, rate, p50, p99, limit, "met" if ok else "MISSED"))
+    if rss_kib is not None:
+        ok = rss_kib <= RSS_LIMIT_KIB
+        met_all &= ok
+        print("signetd peak RSS: %.1f MiB (target <= 64 MiB: %s)" % (rss_kib / 1024, "met" if ok else "MISSED"))
+    closed_errors = {k: v for k, v in errors.items() if k[0] == "daemon"}
+    if closed_errors:
+        met_all = False
+        print("errors in closed-loop runs:", dict(closed_errors))
+    else:
+        print("errors in closed-loop runs: none")
+    other = {k: v for k, v in errors.items() if k[0] != "daemon"}
+    if other:
+        print("errors elsewhere:", dict(other))
+    print()
+    print("all targets met" if met_all else "some targets MISSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

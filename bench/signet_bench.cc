@@ -1,0 +1,446 @@
+// signet-bench: measures signetd against the HSM's own ceiling and against a remote-signing peer.
+//
+//   signet-bench ceiling   --token T --pin-file F --key LABEL [--module M] [--threads 2] [--duration 5s]
+//       C_SignInit + C_Sign in-process, one session per thread: what this machine and token can do.
+//   signet-bench peer      the same flags; run it with --module p11-kit-client.so and
+//       P11_KIT_SERVER_ADDRESS set, so every call crosses `p11-kit server` over a Unix socket.
+//   signet-bench daemon    --server H:P --ca-file CA --cert-file C --key-file K --signer ID
+//                          [--concurrency 32] [--items 1] [--channels 2] [--duration 5s] [--verify]
+//       closed loop: `concurrency` calls of `items` inputs each always in flight over mTLS.
+//   signet-bench open-loop the daemon flags plus --rate CALLS_PER_SECOND: calls start on a fixed
+//       schedule whatever the answers do, and latency counts from the scheduled start (no
+//       coordinated omission).
+//
+// The load generator is one thread on one completion queue: its CPU competes with signetd's on the
+// same cores, so it must stay cheap. Each run prints one JSON object on stdout.
+#include <grpcpp/alarm.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/absl_compat.h"
+#include "common/ec_curve.h"
+#include "common/files.h"
+#include "common/secret.h"
+#include "keymgmt/cli_args.h"
+#include "pkcs11/key.h"
+#include "pkcs11/module.h"
+#include "pkcs11/token.h"
+#include "pkcs11/uri.h"
+#include "signet/v1/signer.grpc.pb.h"
+#include "signing/content_signature.h"
+#include "signing/keys.h"
+
+namespace signet::bench {
+namespace {
+
+namespace v1 = ::signet::v1;
+using Clock = std::chrono::steady_clock;
+using keymgmt::CliArgs;
+using keymgmt::FlagSpec;
+
+constexpr size_t kMaxPemBytes = 1 << 20;
+constexpr size_t kInputBytes = 128;  // a small document; ECDSA cost does not depend on it
+
+constexpr char kUsage[] = R"(usage:
+  signet-bench ceiling|peer --token T --pin-file F --key LABEL [--module M] [--threads 2] [--duration 5s]
+  signet-bench daemon --server H:P --ca-file CA --cert-file C --key-file K --signer ID
+                      [--concurrency 32] [--items 1] [--channels 2] [--duration 5s] [--warmup 1s] [--verify]
+  signet-bench open-loop (the daemon flags) --rate CALLS_PER_SECOND
+)";
+
+absl::StatusOr<absl::Duration> DurationFlag(const CliArgs& args, const std::string& name, absl::Duration def) {
+  auto v = args.Get(name);
+  if (!v) return def;
+  absl::Duration d;
+  if (!absl::ParseDuration(*v, &d) || d < absl::ZeroDuration() || d > absl::Hours(24)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be a duration such as 5s, got '", *v, "'"));
+  }
+  return d;
+}
+
+absl::StatusOr<int> IntFlag(const CliArgs& args, const std::string& name, int def, int min, int max) {
+  auto v = args.Get(name);
+  if (!v) return def;
+  int n = 0;
+  if (!absl::SimpleAtoi(*v, &n) || n < min || n > max) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be ", min, "..", max, ", got '", *v, "'"));
+  }
+  return n;
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out + "\"";
+}
+
+// ---- ceiling / peer: the PKCS#11 module directly -------------------------------------------------
+
+absl::Status RunModule(const std::string& mode, const CliArgs& args) {
+  auto token = args.Require("token");
+  if (!token.ok()) return token.status();
+  auto pin_file = args.Require("pin-file");
+  if (!pin_file.ok()) return pin_file.status();
+  auto label = args.Require("key");
+  if (!label.ok()) return label.status();
+  auto threads = IntFlag(args, "threads", 2, 1, 256);
+  if (!threads.ok()) return threads.status();
+  auto duration = DurationFlag(args, "duration", absl::Seconds(5));
+  if (!duration.ok()) return duration.status();
+  auto pin = ReadSecretFile(*pin_file);
+  if (!pin.ok()) return pin.status();
+  auto module = pkcs11::Module::Load(args.Get("module").value_or("/usr/lib/softhsm/libsofthsm2.so"));
+  if (!module.ok()) return module.status();
+  auto selector = pkcs11::ParseTokenSelector(*token);
+  if (!selector.ok()) return selector.status();
+  auto logged_in = pkcs11::Token::Login(*module, *selector, *std::move(pin));
+  if (!logged_in.ok()) return logged_in.status();
+
+  struct Worker {
+    pkcs11::Session session;
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+    EcCurve curve = EcCurve::kP384;
+    uint64_t ops = 0;
+    absl::Status error;
+  };
+  std::vector<Worker> workers(static_cast<size_t>(*threads));
+  for (Worker& w : workers) {
+    auto session = (*logged_in)->OpenSession(/*read_write=*/false);
+    if (!session.ok()) return session.status();
+    w.session = *std::move(session);
+    auto info = pkcs11::FindEcKey(w.session, pkcs11::KeyQuery{.label = *label});
+    if (!info.ok()) return info.status();
+    auto handle = pkcs11::FindPrivateKeyHandle(w.session, info->id);
+    if (!handle.ok()) return handle.status();
+    w.key = *handle;
+    w.curve = info->curve;
+  }
+  const EcCurve curve = workers.front().curve;
+  const std::vector<uint8_t> digest(GetEcCurveInfo(curve).digest_bytes, 0x5a);
+  std::atomic<bool> go{false};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> pool;
+  for (Worker& w : workers) {
+    pool.emplace_back([&] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto sig = pkcs11::SignDigest(w.session, w.key, w.curve, digest);
+        if (!sig.ok()) {
+          w.error = sig.status();
+          return;
+        }
+        ++w.ops;
+      }
+    });
+  }
+  const auto start = Clock::now();
+  go.store(true, std::memory_order_release);
+  std::this_thread::sleep_for(absl::ToChronoMilliseconds(*duration));
+  stop.store(true);
+  for (auto& t : pool) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  uint64_t ops = 0;
+  for (const Worker& w : workers) {
+    if (!w.error.ok()) return w.error;
+    ops += w.ops;
+  }
+  std::printf("{\"mode\":%s,\"curve\":%s,\"threads\":%d,\"ops\":%llu,\"seconds\":%.3f,\"sigs_per_s\":%.1f}\n",
+              JsonString(mode).c_str(), JsonString(GetEcCurveInfo(curve).name).c_str(), *threads,
+              static_cast<unsigned long long>(ops), seconds, static_cast<double>(ops) / seconds);
+  return absl::OkStatus();
+}
+
+// ---- daemon / open-loop: signetd over mTLS --------------------------------------------------------
+
+struct DaemonOptions {
+  int concurrency = 32;
+  int items = 1;
+  int channels = 2;
+  double rate = 0;  // calls/s; 0 = closed loop
+  absl::Duration duration = absl::Seconds(5);
+  absl::Duration warmup = absl::Seconds(1);
+  bool verify = false;
+};
+
+class LoadGenerator {
+ public:
+  LoadGenerator(std::vector<std::unique_ptr<v1::Signer::Stub>> stubs, v1::SignRequest request, DaemonOptions options,
+                EvpPkeyPtr verify_key, EcCurve curve)
+      : stubs_(std::move(stubs)),
+        request_(std::move(request)),
+        options_(options),
+        verify_key_(std::move(verify_key)),
+        curve_(curve) {}
+
+  absl::Status Run(const std::string& mode) {
+    const auto t0 = Clock::now();
+    measure_from_ = t0 + absl::ToChronoNanoseconds(options_.warmup);
+    end_ = measure_from_ + absl::ToChronoNanoseconds(options_.duration);
+    if (options_.rate > 0) {
+      next_start_ = t0;
+      interval_ = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / options_.rate));
+      Tick();
+    } else {
+      for (int i = 0; i < options_.concurrency; ++i) Start(Clock::now());
+    }
+    void* tag = nullptr;
+    bool ok = false;
+    while ((in_flight_ > 0 || ticking_) && cq_.Next(&tag, &ok)) {
+      if (tag == &alarm_) {
+        Tick();
+        continue;
+      }
+      Finish(static_cast<Call*>(tag));
+    }
+    if (!verify_error_.empty()) return absl::DataLossError(verify_error_);
+    Report(mode);
+    return absl::OkStatus();
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::SignResponse response;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::SignResponse>> rpc;
+    Clock::time_point scheduled;
+  };
+
+  void Start(Clock::time_point scheduled) {
+    auto* call = new Call;
+    call->scheduled = scheduled;
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::Signer::Stub& stub = *stubs_[next_stub_++ % stubs_.size()];
+    call->rpc = stub.PrepareAsyncSign(&call->ctx, request_, &cq_);
+    call->rpc->StartCall();
+    call->rpc->Finish(&call->response, &call->status, call);
+    ++in_flight_;
+  }
+
+  // Open loop: start every call whose time has come, then wake at the next one.
+  void Tick() {
+    const auto now = Clock::now();
+    while (next_start_ <= now && next_start_ < end_) {
+      Start(next_start_);
+      next_start_ += interval_;
+    }
+    ticking_ = next_start_ < end_;
+    if (ticking_) alarm_.Set(&cq_, std::chrono::system_clock::now() + (next_start_ - now), &alarm_);
+  }
+
+  void Finish(Call* call) {
+    --in_flight_;
+    const auto now = Clock::now();
+    const bool counted = call->scheduled >= measure_from_ && call->scheduled < end_;
+    if (counted) {
+      latencies_us_.push_back(static_cast<uint32_t>(
+          std::min<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - call->scheduled).count(),
+                            UINT32_MAX)));
+      if (!call->status.ok()) {
+        ++errors_[call->status.error_code()];
+      } else {
+        ++calls_ok_;
+        for (const auto& item : call->response.items()) {
+          if (item.has_error()) {
+            ++errors_[item.error().code()];
+          } else {
+            ++signatures_;
+          }
+        }
+      }
+      last_counted_ = now;
+    }
+    if (options_.verify && call->status.ok()) Verify(call->response);
+    delete call;
+    if (options_.rate <= 0 && now < end_) Start(now);
+  }
+
+  void Verify(const v1::SignResponse& response) {
+    for (int i = 0; i < response.items_size() && i < request_.inputs_size(); ++i) {
+      if (!response.items(i).has_result()) continue;
+      const std::string& data = request_.inputs(i);
+      absl::Status s = signing::VerifyData(verify_key_.get(), curve_,
+                                           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
+                                                                    data.size()),
+                                           response.items(i).result().signature());
+      if (!s.ok() && verify_error_.empty()) verify_error_ = absl::StrCat("item ", i, ": ", s.message());
+      ++verified_;
+    }
+  }
+
+  void Report(const std::string& mode) {
+    std::sort(latencies_us_.begin(), latencies_us_.end());
+    auto pct = [&](double p) -> double {
+      if (latencies_us_.empty()) return 0;
+      size_t i = std::min(latencies_us_.size() - 1, static_cast<size_t>(p * static_cast<double>(latencies_us_.size())));
+      return latencies_us_[i] / 1000.0;
+    };
+    const double seconds = absl::ToDoubleSeconds(options_.duration);
+    std::string errors;
+    for (const auto& [code, n] : errors_) {
+      absl::StrAppend(&errors, errors.empty() ? "" : ",", "\"", code, "\":", n);
+    }
+    std::printf(
+        "{\"mode\":%s,\"signer\":%s,\"curve\":%s,\"items\":%d,\"concurrency\":%d,\"channels\":%d,\"rate\":%.1f,"
+        "\"calls\":%zu,\"calls_ok\":%llu,\"signatures\":%llu,\"seconds\":%.3f,\"sigs_per_s\":%.1f,"
+        "\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"verified\":%llu,"
+        "\"errors\":{%s}}\n",
+        JsonString(mode).c_str(), JsonString(request_.signer_id()).c_str(),
+        JsonString(GetEcCurveInfo(curve_).name).c_str(), options_.items, options_.concurrency, options_.channels,
+        options_.rate, latencies_us_.size(), static_cast<unsigned long long>(calls_ok_),
+        static_cast<unsigned long long>(signatures_), seconds, static_cast<double>(signatures_) / seconds,
+        static_cast<double>(latencies_us_.size()) / seconds, pct(0.50), pct(0.90), pct(0.99),
+        latencies_us_.empty() ? 0.0 : latencies_us_.back() / 1000.0, static_cast<unsigned long long>(verified_),
+        errors.c_str());
+  }
+
+  std::vector<std::unique_ptr<v1::Signer::Stub>> stubs_;
+  const v1::SignRequest request_;
+  const DaemonOptions options_;
+  EvpPkeyPtr verify_key_;
+  EcCurve curve_;
+  grpc::CompletionQueue cq_;
+  grpc::Alarm alarm_;
+  bool ticking_ = false;
+  Clock::time_point next_start_;
+  std::chrono::nanoseconds interval_{0};
+  Clock::time_point measure_from_, end_, last_counted_;
+  size_t next_stub_ = 0;
+  int64_t in_flight_ = 0;
+  std::vector<uint32_t> latencies_us_;
+  uint64_t calls_ok_ = 0;
+  uint64_t signatures_ = 0;
+  uint64_t verified_ = 0;
+  std::map<int, uint64_t> errors_;
+  std::string verify_error_;
+};
+
+absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
+  DaemonOptions o;
+  auto server = args.Require("server");
+  if (!server.ok()) return server.status();
+  auto signer = args.Require("signer");
+  if (!signer.ok()) return signer.status();
+  std::string pems[3];
+  const char* pem_flags[3] = {"ca-file", "cert-file", "key-file"};
+  for (int i = 0; i < 3; ++i) {
+    auto path = args.Require(pem_flags[i]);
+    if (!path.ok()) return path.status();
+    auto text = ReadFileBounded(*path, kMaxPemBytes);
+    if (!text.ok()) return text.status();
+    pems[i] = *std::move(text);
+  }
+  auto concurrency = IntFlag(args, "concurrency", 32, 1, 100000);
+  auto items = IntFlag(args, "items", 1, 1, 100000);
+  auto channels = IntFlag(args, "channels", 2, 1, 1024);
+  auto duration = DurationFlag(args, "duration", absl::Seconds(5));
+  auto warmup = DurationFlag(args, "warmup", absl::Seconds(1));
+  for (const absl::Status& s : {concurrency.status(), items.status(), channels.status(), duration.status(),
+                                warmup.status()}) {
+    if (!s.ok()) return s;
+  }
+  o.concurrency = *concurrency;
+  o.items = *items;
+  o.channels = *channels;
+  o.duration = *duration;
+  o.warmup = *warmup;
+  o.verify = args.Has("verify");
+  if (mode == "open-loop") {
+    auto rate = args.Require("rate");
+    if (!rate.ok()) return rate.status();
+    if (!absl::SimpleAtod(*rate, &o.rate) || o.rate <= 0 || o.rate > 1e6) {
+      return absl::InvalidArgumentError(absl::StrCat("--rate must be calls per second in (0, 1e6], got '", *rate, "'"));
+    }
+  }
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pems[0];
+  ssl.pem_cert_chain = pems[1];
+  ssl.pem_private_key = pems[2];
+  auto creds = grpc::SslCredentials(ssl);
+  std::vector<std::unique_ptr<v1::Signer::Stub>> stubs;
+  for (int i = 0; i < o.channels; ++i) {
+    grpc::ChannelArguments ch;
+    ch.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one TLS connection per channel
+    stubs.push_back(v1::Signer::NewStub(grpc::CreateCustomChannel(*server, creds, ch)));
+  }
+  // The signer's curve and key, for the report and for --verify.
+  v1::GetSignerRequest get;
+  get.set_signer_id(*signer);
+  v1::SignerInfo info;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status st = stubs.front()->GetSigner(&ctx, get, &info);
+  if (!st.ok()) {
+    return absl::UnavailableError(absl::StrCat("GetSigner(", *signer, "): ", st.error_message()));
+  }
+  auto curve = EcCurveFromName(info.curve());
+  if (!curve.ok()) return curve.status();
+  auto key = signing::PublicKeyFromSpkiDer(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(info.public_key().data()), info.public_key().size()));
+  if (!key.ok()) return key.status();
+
+  v1::SignRequest request;
+  request.set_signer_id(*signer);
+  for (int i = 0; i < o.items; ++i) {
+    std::string input(kInputBytes, 'x');
+    std::snprintf(input.data(), input.size(), "signet-bench item %d ", i);
+    request.add_inputs(std::move(input));
+  }
+  LoadGenerator gen(std::move(stubs), std::move(request), o, *std::move(key), *curve);
+  return gen.Run(mode);
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string mode = args.front();
+  args.erase(args.begin());
+  FlagSpec spec{{"module", "token", "pin-file", "key", "threads", "duration", "server", "ca-file", "cert-file",
+                 "key-file", "signer", "concurrency", "items", "channels", "warmup", "rate"},
+                {"verify"}};
+  auto parsed = CliArgs::Parse(args, spec);
+  absl::Status s;
+  if (!parsed.ok()) {
+    s = parsed.status();
+  } else if (mode == "ceiling" || mode == "peer") {
+    s = RunModule(mode, *parsed);
+  } else if (mode == "daemon" || mode == "open-loop") {
+    s = RunDaemon(mode, *parsed);
+  } else {
+    std::cerr << "signet-bench: unknown mode '" << mode << "'\n" << kUsage;
+    return 2;
+  }
+  if (!s.ok()) {
+    std::cerr << "signet-bench: " << mode << ": " << s.message() << "\n";
+    return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace signet::bench
+
+int main(int argc, char** argv) { return signet::bench::Main(argc, argv); }

@@ -5,14 +5,17 @@
 
 namespace signet {
 
-std::string HexEncode(std::span<const uint8_t> bytes) {
+void HexEncodeTo(std::span<const uint8_t> bytes, char* out) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
   for (uint8_t b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 0x0f]);
+    *out++ = kDigits[b >> 4];
+    *out++ = kDigits[b & 0x0f];
   }
+}
+
+std::string HexEncode(std::span<const uint8_t> bytes) {
+  std::string out(bytes.size() * 2, '\0');
+  HexEncodeTo(bytes, out.data());
   return out;
 }
 

@@ -17,6 +17,9 @@ int HexDigitValue(char c);
 // Lower-case hex, no separators.
 std::string HexEncode(std::span<const uint8_t> bytes);
 
+// The same into out[0 .. 2 * bytes.size()), without allocating (hot paths).
+void HexEncodeTo(std::span<const uint8_t> bytes, char* out);
+
 // Accepts upper or lower case; with allow_colons, "AB:CD" is accepted too (fingerprint style).
 absl::StatusOr<std::vector<uint8_t>> HexDecode(std::string_view hex, bool allow_colons = false);
 

@@ -1,6 +1,7 @@
 #include "daemon/batcher.h"
 
 #include "absl/strings/str_cat.h"
+#include "daemon/mozlog.h"
 #include "spdlog/spdlog.h"
 
 namespace signet::daemon {
@@ -90,7 +91,11 @@ void Batcher::WorkerLoop(pkcs11::SessionPool::Lease lease) {
     }
     lock.unlock();
     if (hooks_.on_batch) hooks_.on_batch(n);
-    for (WorkItem& item : batch) Process(lease, item);
+    {
+      MozLogBatch audit_lines;  // one write for the batch's audit lines, before any call is answered
+      for (WorkItem& item : batch) Process(lease, item);
+    }
+    for (WorkItem& item : batch) item.call->Release();
     batch.clear();  // releases the calls' references outside the lock
     lock.lock();
   }

@@ -1,7 +1,8 @@
 // The batching engine (DESIGN §3). Handlers hash off the HSM path and Submit work items; a pool of HSM
 // worker threads, each owning one PKCS#11 session for its lifetime, takes up to max_batch items at a
 // time (lingering at most max_linger when the queue is short), drops items whose call was cancelled
-// or whose deadline passed, signs the rest, and completes them.
+// or whose deadline passed, signs the rest, and completes them. The audit lines of a batch are
+// written together (one write) before any of its calls is answered.
 #ifndef SIGNET_DAEMON_BATCHER_H_
 #define SIGNET_DAEMON_BATCHER_H_
 
@@ -37,6 +38,9 @@ class BatchCall {
   // the item's error (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE, ...).
   virtual void CompleteItem(uint32_t index, const SignerState& signer,
                             absl::StatusOr<std::span<const uint8_t>> raw_rs) = 0;
+  // Called once per submitted item after CompleteItem, when the audit lines of the worker's whole batch
+  // have been written; the call may finish here.
+  virtual void Release() = 0;
 };
 
 struct WorkItem {

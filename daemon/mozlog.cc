@@ -146,23 +146,46 @@ std::string_view PlainLevelName(spdlog::level::level_enum level) {
   }
 }
 
+// A field's value: a LogField's variant, or a borrowed string.
 template <typename Buf>
-void AppendPlainFields(Buf& out, const LogFields& fields) {
-  for (const LogField& f : fields) {
+void AppendJsonValue(Buf& out, const LogField::Value& value) {
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    AppendQuoted(out, *s);
+  } else if (const auto* i = std::get_if<int64_t>(&value)) {
+    AppendInt(out, *i);
+  } else {
+    Append(out, std::get<bool>(value) ? "true" : "false");
+  }
+}
+template <typename Buf>
+void AppendJsonValue(Buf& out, std::string_view value) {
+  AppendQuoted(out, value);
+}
+template <typename Buf>
+void AppendPlainValue(Buf& out, std::string_view s) {
+  if (IsBareWord(s)) {
+    Append(out, s);
+  } else {
+    AppendQuoted(out, s);
+  }
+}
+template <typename Buf>
+void AppendPlainValue(Buf& out, const LogField::Value& value) {
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    AppendPlainValue(out, std::string_view(*s));
+  } else {
+    AppendJsonValue(out, value);
+  }
+}
+
+// Fields is LogFields or a span of LogFieldView: anything whose elements have .key and .value.
+template <typename Buf, typename Fields>
+void AppendPlainFields(Buf& out, const Fields& fields) {
+  for (const auto& f : fields) {
     out.push_back(' ');
     AppendEscaped(out, f.key, kMaxLogStringBytes, /*json=*/true);
     out.push_back('=');
-    if (const auto* s = std::get_if<std::string>(&f.value)) {
-      if (IsBareWord(*s)) {
-        Append(out, *s);
-      } else {
-        AppendQuoted(out, *s);
-      }
-    } else if (const auto* i = std::get_if<int64_t>(&f.value)) {
-      AppendInt(out, *i);
-    } else {
-      Append(out, std::get<bool>(f.value) ? "true" : "false");
-    }
+    AppendPlainValue(out, f.value);
   }
 }
 
@@ -173,6 +196,10 @@ std::string Hostname() {
   return name;
 }
 
+// The lines of this thread's open MozLogBatch, or null.
+thread_local spdlog::memory_buf_t* t_batch = nullptr;
+constexpr size_t kMaxBatchBytes = 256 * 1024;  // a bigger batch is written early
+
 // The sink MozLog installs: one mutex orders app logs and events; each line is one fwrite, then fflush.
 class MozLogSink final : public spdlog::sinks::sink {
  public:
@@ -181,6 +208,10 @@ class MozLogSink final : public spdlog::sinks::sink {
 
   void log(const spdlog::details::log_msg& msg) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (t_batch != nullptr && t_batch->size() > 0) {  // this thread's earlier events go first
+      WriteLocked(std::string_view(t_batch->data(), t_batch->size()));
+      t_batch->clear();
+    }
     buf_.clear();
     formatter_->format(msg, buf_);
     WriteLocked(std::string_view(buf_.data(), buf_.size()));
@@ -319,8 +350,9 @@ void MozLogFormatter::format(const spdlog::details::log_msg& msg, spdlog::memory
   }
 }
 
-void MozLogFormatter::FormatEvent(spdlog::level::level_enum level, std::string_view type,
-                                  const LogFields& fields, spdlog::memory_buf_t& dest) const {
+template <typename Fields>
+void MozLogFormatter::FormatEventImpl(spdlog::level::level_enum level, std::string_view type, const Fields& fields,
+                                      spdlog::memory_buf_t& dest) const {
   const auto now = spdlog::log_clock::now();
   if (!json_) {
     AppendPlainHead(now, level, dest);
@@ -332,20 +364,24 @@ void MozLogFormatter::FormatEvent(spdlog::level::level_enum level, std::string_v
   AppendJsonHead(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(), level,
                  type, dest);
   bool first = true;
-  for (const LogField& f : fields) {
+  for (const auto& f : fields) {
     if (!first) dest.push_back(',');
     first = false;
     AppendQuoted(dest, f.key);
     dest.push_back(':');
-    if (const auto* s = std::get_if<std::string>(&f.value)) {
-      AppendQuoted(dest, *s);
-    } else if (const auto* i = std::get_if<int64_t>(&f.value)) {
-      AppendInt(dest, *i);
-    } else {
-      Append(dest, std::get<bool>(f.value) ? "true" : "false");
-    }
+    AppendJsonValue(dest, f.value);
   }
   Append(dest, "}}\n");
+}
+
+void MozLogFormatter::FormatEvent(spdlog::level::level_enum level, std::string_view type, const LogFields& fields,
+                                  spdlog::memory_buf_t& dest) const {
+  FormatEventImpl(level, type, fields, dest);
+}
+
+void MozLogFormatter::FormatEvent(spdlog::level::level_enum level, std::string_view type,
+                                  std::span<const LogFieldView> fields, spdlog::memory_buf_t& dest) const {
+  FormatEventImpl(level, type, fields, dest);
 }
 
 void MozLog::Install(const std::string& logger_name, spdlog::level::level_enum level, bool json,
@@ -366,7 +402,10 @@ bool MozLog::Enabled(spdlog::level::level_enum level) noexcept {
   return spdlog::default_logger_raw()->should_log(level);
 }
 
-void MozLog::Event(spdlog::level::level_enum level, std::string_view type, const LogFields& fields) noexcept {
+namespace {
+
+template <typename Fields>
+void WriteEvent(spdlog::level::level_enum level, std::string_view type, const Fields& fields) noexcept {
   try {
     const Installed* in = g_installed.load(std::memory_order_acquire);
     if (in == nullptr) {
@@ -379,6 +418,14 @@ void MozLog::Event(spdlog::level::level_enum level, std::string_view type, const
       return;
     }
     if (!in->logger->should_log(level)) return;
+    if (t_batch != nullptr) {
+      in->sink->formatter().FormatEvent(level, type, fields, *t_batch);
+      if (t_batch->size() > kMaxBatchBytes) {
+        in->sink->WriteLine(std::string_view(t_batch->data(), t_batch->size()));
+        t_batch->clear();
+      }
+      return;
+    }
     // Formatted outside the sink lock, into a per-thread buffer so a warm thread does not allocate.
     thread_local spdlog::memory_buf_t line;
     line.clear();
@@ -388,6 +435,36 @@ void MozLog::Event(spdlog::level::level_enum level, std::string_view type, const
   } catch (...) {
     // Logging never takes the daemon down (out of memory while formatting): the line is dropped.
   }
+}
+
+}  // namespace
+
+void MozLog::Event(spdlog::level::level_enum level, std::string_view type, const LogFields& fields) noexcept {
+  WriteEvent(level, type, fields);
+}
+
+void MozLog::EventViews(spdlog::level::level_enum level, std::string_view type,
+                        std::span<const LogFieldView> fields) noexcept {
+  WriteEvent(level, type, fields);
+}
+
+MozLogBatch::MozLogBatch() noexcept {
+  thread_local spdlog::memory_buf_t buffer;
+  buffer.clear();
+  t_batch = &buffer;
+}
+
+MozLogBatch::~MozLogBatch() {
+  Flush();
+  t_batch = nullptr;
+}
+
+void MozLogBatch::Flush() noexcept {
+  if (t_batch == nullptr || t_batch->size() == 0) return;
+  if (const Installed* in = g_installed.load(std::memory_order_acquire)) {
+    in->sink->WriteLine(std::string_view(t_batch->data(), t_batch->size()));
+  }
+  t_batch->clear();
 }
 
 }  // namespace signet::daemon

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -67,6 +68,13 @@ struct LogField {
 };
 using LogFields = std::vector<LogField>;
 
+// A string field that borrows its key and value: for hot paths (the per-signature audit line) that must
+// not allocate. Formatted exactly like a LogField holding a string.
+struct LogFieldView {
+  std::string_view key;
+  std::string_view value;
+};
+
 // syslog severity of an spdlog level: critical=2, err=3, warn=4, info=6, debug/trace=7 (off=7).
 int SyslogSeverity(spdlog::level::level_enum level) noexcept;
 
@@ -87,6 +95,8 @@ class MozLogFormatter final : public spdlog::formatter {
   // Appends one complete line (with '\n') for a structured event. Used by MozLog::Event.
   void FormatEvent(spdlog::level::level_enum level, std::string_view type, const LogFields& fields,
                    spdlog::memory_buf_t& dest) const;
+  void FormatEvent(spdlog::level::level_enum level, std::string_view type, std::span<const LogFieldView> fields,
+                   spdlog::memory_buf_t& dest) const;
 
  private:
   MozLogFormatter(const MozLogFormatter&) = default;
@@ -94,6 +104,9 @@ class MozLogFormatter final : public spdlog::formatter {
   void AppendJsonHead(int64_t timestamp_ns, spdlog::level::level_enum level, std::string_view type,
                       spdlog::memory_buf_t& dest) const;
   void AppendPlainHead(spdlog::log_clock::time_point time, spdlog::level::level_enum level,
+                       spdlog::memory_buf_t& dest) const;
+  template <typename Fields>
+  void FormatEventImpl(spdlog::level::level_enum level, std::string_view type, const Fields& fields,
                        spdlog::memory_buf_t& dest) const;
 
   bool json_;
@@ -119,6 +132,23 @@ class MozLog {
   // Writes one structured line with the given Type and Fields, after the level check. Before Install,
   // it falls back to a plain "type key=value ..." message on the current default spdlog logger.
   static void Event(spdlog::level::level_enum level, std::string_view type, const LogFields& fields) noexcept;
+  // The same for borrowed string fields, without allocating once the thread is warm.
+  static void EventViews(spdlog::level::level_enum level, std::string_view type,
+                         std::span<const LogFieldView> fields) noexcept;
+};
+
+// Collects the structured lines this thread writes while it lives, and writes them with one fwrite and
+// fflush at Flush() or destruction: an HSM worker writes the audit lines of a whole batch at once, and
+// flushes them before it answers the calls, so every returned signature has its audit line written.
+// A plain spdlog line from the same thread flushes the batch first, so the thread's lines keep their
+// order. Batches do not nest; one per thread.
+class MozLogBatch {
+ public:
+  MozLogBatch() noexcept;
+  ~MozLogBatch();
+  MozLogBatch(const MozLogBatch&) = delete;
+  MozLogBatch& operator=(const MozLogBatch&) = delete;
+  void Flush() noexcept;
 };
 
 }  // namespace signet::daemon

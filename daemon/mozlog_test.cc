@@ -477,6 +477,45 @@ TEST(MozLogTest, AppLogsAndEventsKeepTheirOrder) {
   }
 }
 
+TEST(MozLogTest, EventViewsFormatLikeStringFields) {
+  CapturedLog log;
+  MozLog::Event(spdlog::level::info, "signet.audit", {{"signer", "rs"}, {"input", "a\"b\n"}});
+  const LogFieldView views[] = {{"signer", "rs"}, {"input", "a\"b\n"}};
+  MozLog::EventViews(spdlog::level::info, "signet.audit", views);
+  const std::vector<std::string> lines = log.Lines();
+  ASSERT_EQ(lines.size(), 2u);
+  const std::string tail = ",\"Fields\":{\"signer\":\"rs\",\"input\":\"a\\\"b\\n\"}}";
+  EXPECT_THAT(lines[0], testing::EndsWith(tail));
+  EXPECT_THAT(lines[1], testing::EndsWith(tail));
+}
+
+TEST(MozLogTest, BatchWritesItsLinesAtOnceAndKeepsTheThreadsOrder) {
+  CapturedLog log(spdlog::level::info);
+  {
+    MozLogBatch batch;
+    const LogFieldView first[] = {{"n", "1"}};
+    MozLog::EventViews(spdlog::level::info, "signet.audit", first);
+    MozLog::Event(spdlog::level::info, "signet.audit", {{"n", 2}});
+    EXPECT_EQ(log.Text(), "") << "nothing is written before the batch is flushed";
+    batch.Flush();
+    EXPECT_EQ(log.Lines().size(), 2u);
+    MozLog::Event(spdlog::level::info, "signet.audit", {{"n", 3}});
+    spdlog::info("an app line flushes the batch before itself");
+    MozLog::Event(spdlog::level::info, "signet.audit", {{"n", 4}});
+    MozLog::Event(spdlog::level::debug, "signet.audit", {{"n", 99}});  // below the level: never written
+  }
+  const std::vector<Json> objs = log.Objects();
+  ASSERT_EQ(objs.size(), 5u);
+  EXPECT_EQ(objs[0].Get("Fields")->Get("n")->str, "1");
+  EXPECT_EQ(objs[1].Get("Fields")->Get("n")->num, 2);
+  EXPECT_EQ(objs[2].Get("Fields")->Get("n")->num, 3);
+  EXPECT_EQ(objs[3].Get("Fields")->Get("msg")->str, "an app line flushes the batch before itself");
+  EXPECT_EQ(objs[4].Get("Fields")->Get("n")->num, 4);
+  // After the batch, events are written at once again.
+  MozLog::Event(spdlog::level::info, "signet.audit", {{"n", 5}});
+  EXPECT_EQ(log.Lines().size(), 6u);
+}
+
 TEST(MozLogTest, SetPatternCannotBreakTheJsonStream) {
   CapturedLog log;
   spdlog::set_pattern("%v");

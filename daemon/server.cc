@@ -113,6 +113,12 @@ absl::Status SignetServer::Init() {
   if (!registry.ok()) return registry.status();
   registry_ = *std::move(registry);
   RegisterMetrics();
+  // Per-signer metric children, resolved once: the hot path indexes them by SignerState::index.
+  signer_metrics_.resize(config_.signers.size());
+  for (size_t i = 0; i < config_.signers.size(); ++i) {
+    const std::string& id = config_.signers[i].id;
+    signer_metrics_[i] = {&sign_seconds_->WithLabels({id}), &signatures_->WithLabels({id})};
+  }
   const bool any_pki = std::any_of(config_.signers.begin(), config_.signers.end(),
                                    [](const SignerConfig& c) { return c.pki.has_value(); });
   if (any_pki && config_.rotation.mode == "internal") {
@@ -134,7 +140,7 @@ absl::Status SignetServer::Init() {
   BatcherHooks bhooks;
   bhooks.on_batch = [this](size_t n) { batch_size_->WithLabels({}).Observe(static_cast<double>(n)); };
   bhooks.on_sign = [this](const SignerState& s, double seconds, bool) {
-    sign_seconds_->WithLabels({s.id}).Observe(seconds);
+    signer_metrics_[s.index].sign_seconds->Observe(seconds);
   };
   bhooks.on_hsm_unavailable = [this](const absl::Status& why) { SetHsmUp(false, why); };
   bhooks.on_hsm_ok = [this] {
@@ -148,17 +154,18 @@ absl::Status SignetServer::Init() {
   ServiceHooks hooks;
   hooks.on_call = [this](std::string_view method, grpc::StatusCode code) {
     handled_calls_.fetch_add(1, std::memory_order_relaxed);
-    requests_->WithLabels({method, StatusCodeName(code)}).Inc();
+    RequestCounter(method, code).Inc();
   };
-  hooks.on_signed = [this](std::string_view signer, size_t n) { signatures_->WithLabels({signer}).Inc(n); };
+  hooks.on_signed = [this](const SignerState& s, size_t n) { signer_metrics_[s.index].signatures->Inc(n); };
   hooks.audit = options_.audit;
   if (!hooks.audit) {
+    // One line per item: borrowed fields, formatted into the worker's batch (MozLogBatch), no allocation.
     hooks.audit = [](const AuditRecord& r) {
-      LogFields fields = {{"method", r.method},         {"request_id", r.request_id}, {"identity", r.identity},
-                          {"signer", r.signer},         {"key_id", r.key_id},         {"input_sha256", r.input_sha256},
-                          {"result", r.result}};
-      if (!r.error.empty()) fields.emplace_back("error", r.error);
-      MozLog::Event(spdlog::level::info, "signet.audit", fields);
+      const LogFieldView fields[] = {{"method", r.method}, {"request_id", r.request_id}, {"identity", r.identity},
+                                     {"signer", r.signer}, {"key_id", r.key_id},         {"input_sha256", r.input_sha256},
+                                     {"result", r.result}, {"error", r.error}};
+      MozLog::EventViews(spdlog::level::info, "signet.audit",
+                         std::span<const LogFieldView>(fields, r.error.empty() ? 7 : 8));
     };
   }
 
@@ -256,6 +263,21 @@ void SignetServer::RegisterMetrics() {
   key_changes_ = &metrics_.AddCounter("signet_signer_key_changes_total",
                                       "Times a signer switched to another key (or to none) without a restart.",
                                       {"signer"});
+}
+
+CounterChild& SignetServer::RequestCounter(std::string_view method, grpc::StatusCode code) {
+  static constexpr std::string_view kMethods[] = {"Sign", "SignHash", "GetSigner", "ListSigners"};
+  const size_t c = static_cast<size_t>(code);
+  for (size_t m = 0; m < std::size(kMethods); ++m) {
+    if (kMethods[m] != method || c >= kGrpcCodes) continue;
+    CounterChild* child = request_counters_[m][c].load(std::memory_order_acquire);
+    if (child == nullptr) {
+      child = &requests_->WithLabels({method, StatusCodeName(code)});
+      request_counters_[m][c].store(child, std::memory_order_release);
+    }
+    return *child;
+  }
+  return requests_->WithLabels({method, StatusCodeName(code)});
 }
 
 absl::Status SignetServer::RotateDue(bool force) {

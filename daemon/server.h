@@ -3,6 +3,7 @@
 #ifndef SIGNET_DAEMON_SERVER_H_
 #define SIGNET_DAEMON_SERVER_H_
 
+#include <array>
 #include <map>
 #include <memory>
 #include <atomic>
@@ -96,6 +97,15 @@ class SignetServer {
   Histogram* sign_seconds_ = nullptr;
   Gauge* hsm_up_gauge_ = nullptr;
   Counter* rotations_ = nullptr;
+  struct SignerMetrics {
+    HistogramChild* sign_seconds = nullptr;
+    CounterChild* signatures = nullptr;
+  };
+  std::vector<SignerMetrics> signer_metrics_;  // by SignerState::index; fixed at start
+  // signet_requests_total children by method and code, resolved on first use (the hot path takes no lock).
+  static constexpr size_t kGrpcCodes = 17;
+  std::array<std::array<std::atomic<CounterChild*>, kGrpcCodes>, 4> request_counters_{};
+  CounterChild& RequestCounter(std::string_view method, grpc::StatusCode code);
   Gauge* rotation_last_ok_ = nullptr;
   Counter* key_changes_ = nullptr;
   absl::Time Now() const { return options_.now ? options_.now() : absl::Now(); }

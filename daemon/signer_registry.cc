@@ -28,10 +28,11 @@ int64_t NotAfterUnix(const X509* cert) {
 
 }  // namespace
 
-std::shared_ptr<const SignerState> SignerRegistry::MakeState(const SignerConfig& config,
+std::shared_ptr<const SignerState> SignerRegistry::MakeState(const SignerConfig& config, size_t index,
                                                              std::shared_ptr<pkcs11::HsmKey> key) {
   auto s = std::make_shared<SignerState>();
   s->id = config.id;
+  s->index = index;
   s->type = config.type;
   s->curve = key->curve();
   s->key_id_hex = HexEncode(key->info().id);
@@ -51,7 +52,7 @@ absl::StatusOr<std::unique_ptr<SignerRegistry>> SignerRegistry::Create(
     const SignerConfig& c = signers[i];
     const std::string where = absl::StrCat("signers[", i, "] '", c.id, "'");
     if (c.type == "contentsignaturepki" && c.pki) {
-      PkiSource source{c, nullptr, nullptr};
+      PkiSource source{c, i, nullptr, nullptr};
       for (auto [field, path, out] :
            {std::tuple{"intermediate_cert_file", &c.pki->intermediate_cert_file, &source.intermediate},
             std::tuple{"root_cert_file", &c.pki->root_cert_file, &source.root}}) {
@@ -69,6 +70,7 @@ absl::StatusOr<std::unique_ptr<SignerRegistry>> SignerRegistry::Create(
       }
       auto state = std::make_shared<SignerState>();
       state->id = c.id;
+      state->index = i;
       state->type = c.type;
       state->curve = c.pki->curve;
       state->unavailable = "no end-entity key has been activated yet";
@@ -83,7 +85,7 @@ absl::StatusOr<std::unique_ptr<SignerRegistry>> SignerRegistry::Create(
     }
     auto key = pkcs11::HsmKey::Load(pool, pkcs11::KeyQuery{.label = c.key_label});
     if (!key.ok()) return pkcs11::WithContext(key.status(), absl::StrCat("signer '", c.id, "'"));
-    r->signers_[c.id] = MakeState(c, *std::move(key));
+    r->signers_[c.id] = MakeState(c, i, *std::move(key));
   }
   return r;
 }
@@ -124,6 +126,7 @@ absl::StatusOr<std::shared_ptr<const SignerState>> SignerRegistry::ActiveState(c
     }
     auto s = std::make_shared<SignerState>();
     s->id = c.id;
+    s->index = source.index;
     s->type = c.type;
     s->curve = (*key)->curve();
     s->key_id_hex = key_id;
@@ -141,6 +144,7 @@ absl::StatusOr<std::shared_ptr<const SignerState>> SignerRegistry::ActiveState(c
   if (current && !current->key && skipped.empty()) return current;
   auto s = std::make_shared<SignerState>();
   s->id = c.id;
+  s->index = source.index;
   s->type = c.type;
   s->curve = c.pki->curve;
   s->unavailable =

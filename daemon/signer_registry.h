@@ -29,6 +29,7 @@ namespace signet::daemon {
 
 struct SignerState {
   std::string id;
+  size_t index = 0;  // position in the config, stable for the life of the process (per-signer tables)
   std::string type;  // "contentsignature" | "contentsignaturepki"
   EcCurve curve = EcCurve::kP384;
   std::shared_ptr<pkcs11::HsmKey> key;  // null: a pki signer with no valid certificate (see unavailable)
@@ -69,12 +70,13 @@ class SignerRegistry {
   // HSM unreachable) leave the snapshots as they are.
   absl::StatusOr<std::vector<Change>> Refresh(absl::Time now);
 
-  static std::shared_ptr<const SignerState> MakeState(const SignerConfig& config,
+  static std::shared_ptr<const SignerState> MakeState(const SignerConfig& config, size_t index,
                                                       std::shared_ptr<pkcs11::HsmKey> key);
 
  private:
   struct PkiSource {
     SignerConfig config;
+    size_t index = 0;
     X509Ptr intermediate;
     X509Ptr root;
   };

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <array>
 #include <atomic>
 #include <mutex>
 
@@ -57,7 +58,9 @@ class SignCall final : public BatchCall {
   bool Cancelled() const override { return ctx_->IsCancelled(); }
   std::chrono::system_clock::time_point deadline() const override { return deadline_; }
 
-  void SetInputHash(size_t index, std::string hex) { input_sha256_[index] = std::move(hex); }
+  void SetInputHash(size_t index, const std::array<uint8_t, SHA256_DIGEST_LENGTH>& digest) {
+    input_sha256_[index] = digest;
+  }
   void Expect(size_t queued) { remaining_.store(queued + 1, std::memory_order_relaxed); }
 
   void CompleteItem(uint32_t index, const SignerState& signer,
@@ -72,13 +75,14 @@ class SignCall final : public BatchCall {
       r->set_key_id(signer.key_id_hex);
       if (include_public_key_) r->set_public_key(signer.spki_der.data(), signer.spki_der.size());
       ok_items_.fetch_add(1, std::memory_order_relaxed);
-      if (service_->hooks().on_signed) service_->hooks().on_signed(signer.id, 1);
+      if (service_->hooks().on_signed) service_->hooks().on_signed(signer, 1);
       Audit(index, signer, "ok", "");
     } else {
       FailItem(index, signer, raw_rs.status());
     }
-    Done();
   }
+
+  void Release() override { Done(); }
 
   // An item refused before it reached the batcher (bad size, wrong digest length).
   void FailItem(size_t index, const SignerState& signer, const absl::Status& status) {
@@ -107,12 +111,14 @@ class SignCall final : public BatchCall {
 
   void Audit(size_t index, const SignerState& signer, std::string_view result, std::string_view error) {
     if (!service_->hooks().audit) return;
+    char hex[2 * SHA256_DIGEST_LENGTH];
+    HexEncodeTo(input_sha256_[index], hex);
     service_->hooks().audit(AuditRecord{.method = method_,
                                         .request_id = request_id_,
                                         .identity = identity_,
                                         .signer = signer.id,
                                         .key_id = signer.key_id_hex,
-                                        .input_sha256 = input_sha256_[index],
+                                        .input_sha256 = std::string_view(hex, sizeof(hex)),
                                         .result = result,
                                         .error = error});
   }
@@ -143,7 +149,7 @@ class SignCall final : public BatchCall {
   const std::string request_id_;
   const bool include_public_key_;
   const std::chrono::system_clock::time_point deadline_;
-  std::vector<std::string> input_sha256_;
+  std::vector<std::array<uint8_t, SHA256_DIGEST_LENGTH>> input_sha256_;
   std::atomic<size_t> remaining_{1};
   std::atomic<size_t> ok_items_{0};
   std::mutex mu_;
@@ -251,7 +257,7 @@ grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grp
   work.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const std::string& data = items[static_cast<int>(i)];
-    call->SetInputHash(i, Sha256Hex(data));  // every audit line carries it, refused items included
+    call->SetInputHash(i, Sha256(data));  // every audit line carries it, refused items included
     if (data.empty() || data.size() > limits_.max_item_bytes) {
       call->FailItem(i, *signer,
                      absl::InvalidArgumentError(absl::StrCat(field, "[", i, "]: ", data.size(), " bytes; an item must be 1..",

@@ -32,7 +32,7 @@ struct AuditRecord {
 struct ServiceHooks {
   std::function<void(const AuditRecord&)> audit;
   std::function<void(std::string_view method, grpc::StatusCode code)> on_call;
-  std::function<void(std::string_view signer, size_t items)> on_signed;
+  std::function<void(const SignerState& signer, size_t items)> on_signed;
 };
 
 class SignerService final : public signet::v1::Signer::CallbackService {

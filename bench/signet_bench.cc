@@ -64,12 +64,14 @@ constexpr char kUsage[] = R"(usage:
   signet-bench open-loop (the daemon flags) --rate CALLS_PER_SECOND
 )";
 
-absl::StatusOr<absl::Duration> DurationFlag(const CliArgs& args, const std::string& name, absl::Duration def) {
+absl::StatusOr<absl::Duration> DurationFlag(const CliArgs& args, const std::string& name,
+                                            absl::Duration def) {
   auto v = args.Get(name);
   if (!v) return def;
   absl::Duration d;
   if (!absl::ParseDuration(*v, &d) || d < absl::ZeroDuration() || d > absl::Hours(24)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be a duration such as 5s, got '", *v, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be a duration such as 5s, got '", *v, "'"));
   }
   return d;
 }
@@ -79,7 +81,8 @@ absl::StatusOr<int> IntFlag(const CliArgs& args, const std::string& name, int de
   if (!v) return def;
   int n = 0;
   if (!absl::SimpleAtoi(*v, &n) || n < min || n > max) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be ", min, "..", max, ", got '", *v, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be ", min, "..", max, ", got '", *v, "'"));
   }
   return n;
 }
@@ -183,8 +186,8 @@ struct DaemonOptions {
 
 class LoadGenerator {
  public:
-  LoadGenerator(std::vector<std::unique_ptr<v1::Signer::Stub>> stubs, v1::SignRequest request, DaemonOptions options,
-                EvpPkeyPtr verify_key, EcCurve curve)
+  LoadGenerator(std::vector<std::unique_ptr<v1::Signer::Stub>> stubs, v1::SignRequest request,
+                DaemonOptions options, EvpPkeyPtr verify_key, EcCurve curve)
       : stubs_(std::move(stubs)),
         request_(std::move(request)),
         options_(options),
@@ -252,9 +255,8 @@ class LoadGenerator {
     const auto now = Clock::now();
     const bool counted = call->scheduled >= measure_from_ && call->scheduled < end_;
     if (counted) {
-      latencies_us_.push_back(static_cast<uint32_t>(
-          std::min<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - call->scheduled).count(),
-                            UINT32_MAX)));
+      latencies_us_.push_back(static_cast<uint32_t>(std::min<int64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - call->scheduled).count(), UINT32_MAX)));
       if (!call->status.ok()) {
         ++errors_[call->status.error_code()];
       } else {
@@ -278,10 +280,10 @@ class LoadGenerator {
     for (int i = 0; i < response.items_size() && i < request_.inputs_size(); ++i) {
       if (!response.items(i).has_result()) continue;
       const std::string& data = request_.inputs(i);
-      absl::Status s = signing::VerifyData(verify_key_.get(), curve_,
-                                           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
-                                                                    data.size()),
-                                           response.items(i).result().signature());
+      absl::Status s = signing::VerifyData(
+          verify_key_.get(), curve_,
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()),
+          response.items(i).result().signature());
       if (!s.ok() && verify_error_.empty()) verify_error_ = absl::StrCat("item ", i, ": ", s.message());
       ++verified_;
     }
@@ -291,7 +293,8 @@ class LoadGenerator {
     std::sort(latencies_us_.begin(), latencies_us_.end());
     auto pct = [&](double p) -> double {
       if (latencies_us_.empty()) return 0;
-      size_t i = std::min(latencies_us_.size() - 1, static_cast<size_t>(p * static_cast<double>(latencies_us_.size())));
+      size_t i = std::min(latencies_us_.size() - 1,
+                          static_cast<size_t>(p * static_cast<double>(latencies_us_.size())));
       return latencies_us_[i] / 1000.0;
     };
     const double seconds = absl::ToDoubleSeconds(options_.duration);
@@ -300,17 +303,19 @@ class LoadGenerator {
       absl::StrAppend(&errors, errors.empty() ? "" : ",", "\"", code, "\":", n);
     }
     std::printf(
-        "{\"mode\":%s,\"signer\":%s,\"curve\":%s,\"items\":%d,\"concurrency\":%d,\"channels\":%d,\"rate\":%.1f,"
+        "{\"mode\":%s,\"signer\":%s,\"curve\":%s,\"items\":%d,\"concurrency\":%d,\"channels\":%d,\"rate\":%."
+        "1f,"
         "\"calls\":%zu,\"calls_ok\":%llu,\"signatures\":%llu,\"seconds\":%.3f,\"sigs_per_s\":%.1f,"
-        "\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"verified\":%llu,"
+        "\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"verified\":%"
+        "llu,"
         "\"errors\":{%s}}\n",
         JsonString(mode).c_str(), JsonString(request_.signer_id()).c_str(),
-        JsonString(GetEcCurveInfo(curve_).name).c_str(), options_.items, options_.concurrency, options_.channels,
-        options_.rate, latencies_us_.size(), static_cast<unsigned long long>(calls_ok_),
+        JsonString(GetEcCurveInfo(curve_).name).c_str(), options_.items, options_.concurrency,
+        options_.channels, options_.rate, latencies_us_.size(), static_cast<unsigned long long>(calls_ok_),
         static_cast<unsigned long long>(signatures_), seconds, static_cast<double>(signatures_) / seconds,
         static_cast<double>(latencies_us_.size()) / seconds, pct(0.50), pct(0.90), pct(0.99),
-        latencies_us_.empty() ? 0.0 : latencies_us_.back() / 1000.0, static_cast<unsigned long long>(verified_),
-        errors.c_str());
+        latencies_us_.empty() ? 0.0 : latencies_us_.back() / 1000.0,
+        static_cast<unsigned long long>(verified_), errors.c_str());
   }
 
   std::vector<std::unique_ptr<v1::Signer::Stub>> stubs_;
@@ -354,8 +359,8 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
   auto channels = IntFlag(args, "channels", 2, 1, 1024);
   auto duration = DurationFlag(args, "duration", absl::Seconds(5));
   auto warmup = DurationFlag(args, "warmup", absl::Seconds(1));
-  for (const absl::Status& s : {concurrency.status(), items.status(), channels.status(), duration.status(),
-                                warmup.status()}) {
+  for (const absl::Status& s :
+       {concurrency.status(), items.status(), channels.status(), duration.status(), warmup.status()}) {
     if (!s.ok()) return s;
   }
   o.concurrency = *concurrency;
@@ -368,7 +373,8 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
     auto rate = args.Require("rate");
     if (!rate.ok()) return rate.status();
     if (!absl::SimpleAtod(*rate, &o.rate) || o.rate <= 0 || o.rate > 1e6) {
-      return absl::InvalidArgumentError(absl::StrCat("--rate must be calls per second in (0, 1e6], got '", *rate, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rate must be calls per second in (0, 1e6], got '", *rate, "'"));
     }
   }
 
@@ -395,8 +401,8 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
   }
   auto curve = EcCurveFromName(info.curve());
   if (!curve.ok()) return curve.status();
-  auto key = signing::PublicKeyFromSpkiDer(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(info.public_key().data()), info.public_key().size()));
+  auto key = signing::PublicKeyFromSpkiDer(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(info.public_key().data()), info.public_key().size()));
   if (!key.ok()) return key.status();
 
   v1::SignRequest request;
@@ -418,8 +424,8 @@ int Main(int argc, char** argv) {
   }
   const std::string mode = args.front();
   args.erase(args.begin());
-  FlagSpec spec{{"module", "token", "pin-file", "key", "threads", "duration", "server", "ca-file", "cert-file",
-                 "key-file", "signer", "concurrency", "items", "channels", "warmup", "rate"},
+  FlagSpec spec{{"module", "token", "pin-file", "key", "threads", "duration", "server", "ca-file",
+                 "cert-file", "key-file", "signer", "concurrency", "items", "channels", "warmup", "rate"},
                 {"verify"}};
   auto parsed = CliArgs::Parse(args, spec);
   absl::Status s;

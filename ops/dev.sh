@@ -324,8 +324,8 @@ EOF
   port="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$b/ready.json")"
   [ -n "$port" ] || { echo "signetd did not start; see var/bench/signetd.log" >&2; exit 1; }
   local daemon_args=(--server "localhost:$port" --ca-file "$b/tls/ca.pem" --cert-file "$b/tls/client-bench.pem"
-                     --key-file "$b/tls/client-bench.key" --duration "$duration" --warmup "$warmup")
-  local module_args=(--token bench --pin-file "$b/user.pin" --threads 2 --duration "$duration")
+                     --key-file "$b/tls/client-bench.key" --channels 1 --duration "$duration" --warmup "$warmup")
+  local module_args=(--token bench --pin-file "$b/user.pin" --duration "$duration")
   local out="$b/results.jsonl"
   : >"$out"
 
@@ -334,10 +334,11 @@ EOF
   for rep in $(seq 1 "$reps"); do
     for curve in P-256 P-384; do
       key="p${curve#P-}"
-      "$bench" ceiling --module "$softhsm" --key "$key" "${module_args[@]}" | tee -a "$out"
-      "$bench" peer --module "$client" --key "$key" "${module_args[@]}" | tee -a "$out"
+      # The ceiling and the peer at their best: each at the thread count that serves it best.
+      for t in 1 2; do "$bench" ceiling --module "$softhsm" --key "$key" --threads "$t" "${module_args[@]}" | tee -a "$out"; done
+      for t in 2 4; do "$bench" peer --module "$client" --key "$key" --threads "$t" "${module_args[@]}" | tee -a "$out"; done
       for k in 1 16 64; do
-        "$bench" daemon "${daemon_args[@]}" --signer "$key" --items "$k" --concurrency $(( k == 1 ? 64 : (k == 16 ? 8 : 4) )) \
+        "$bench" daemon "${daemon_args[@]}" --signer "$key" --items "$k" --concurrency $(( k == 1 ? 128 : (k == 16 ? 8 : 4) )) \
           | tee -a "$out"
       done
     done

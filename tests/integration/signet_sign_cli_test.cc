@@ -24,6 +24,7 @@
 #include "signing/content_signature.h"
 #include "signing/keys.h"
 #include "tests/testing/daemon_harness.h"
+#include "tests/testing/process.h"
 
 extern char** environ;
 
@@ -58,62 +59,21 @@ std::string Sha256Hex(const std::string& data) {
   return HexEncode(md);
 }
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using CliResult = testing::ProcessResult;
 
 // Runs the signet binary with `args`, `env` added to (and SIGNET_* removed from) this process's
 // environment, and `stdin_data` on its standard input; captures stdout, stderr and the exit code.
 CliResult RunCli(const std::string& dir, const std::vector<std::string>& args,
                  const std::map<std::string, std::string>& env = {}, const std::string& stdin_data = "") {
-  static int counter = 0;
-  const std::string stem = dir + "/cli-run-" + std::to_string(++counter);
-  const std::string in_path = stem + ".in", out_path = stem + ".out", err_path = stem + ".err";
-  {
-    std::ofstream in(in_path, std::ios::binary);
-    in << stdin_data;
-  }
-  std::vector<std::string> argv_s = {SIGNET_CLI_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
+  std::vector<std::string> argv = {SIGNET_CLI_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> env_s;
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::string_view(*e).starts_with("SIGNET_")) continue;
     env_s.emplace_back(*e);
   }
   for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, in_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = -1;
-  CliResult r;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    r.err = "posix_spawn failed: " + std::string(std::strerror(rc));
-    return r;
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = ReadAll(out_path);
-  r.err = ReadAll(err_path);
-  return r;
-}
-
-std::ostream& operator<<(std::ostream& os, const CliResult& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
+  return testing::RunProcess(argv, {.dir = dir, .stdin_data = stdin_data, .env = env_s});
 }
 
 // The string fields of a flat one-line JSON object (the CLI's json output has no nesting or escapes

@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/daemon_harness.h"
+#include "tests/testing/process.h"
 
 extern char** environ;
 
@@ -40,29 +41,16 @@ constexpr char kInstallHint[] =
     "Debian's python3-grpcio / python3-protobuf / python3-cryptography are needed by this test: "
     "run ops/install-deps.sh";
 
-struct PyResult {
-  int exit_code = -1;
-  std::string out, err;
-  // The last non-empty stdout line: the client's JSON summary.
-  std::string Summary() const {
-    std::istringstream in(out);
-    std::string line, last;
-    while (std::getline(in, line)) {
-      if (!line.empty()) last = line;
-    }
-    return last;
+using PyResult = ::signet::testing::ProcessResult;
+
+// The last non-empty stdout line: the client's JSON summary.
+std::string Summary(const PyResult& r) {
+  std::istringstream in(r.out);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
   }
-};
-
-std::ostream& operator<<(std::ostream& os, const PyResult& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return last;
 }
 
 // Writes `contents` to `path` with mode `mode` (applied even if the file existed).
@@ -84,46 +72,10 @@ bool WriteFile(const std::string& path, const std::string& contents, mode_t mode
 // Debian's dist-packages) and captures stdout, stderr and the exit code; kills it after `timeout`.
 PyResult RunPython(const std::string& dir, const std::vector<std::string>& args,
                    std::chrono::seconds timeout = std::chrono::seconds(90)) {
-  static int counter = 0;
-  const std::string stem = dir + "/python-run-" + std::to_string(++counter);
-  const std::string out_path = stem + ".out", err_path = stem + ".err";
-  std::vector<std::string> argv_s = {SIGNET_INTEROP_PYTHON, "-I"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = -1;
-  PyResult r;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    r.err = std::string("posix_spawn ") + SIGNET_INTEROP_PYTHON + " failed: " + std::strerror(rc) + ". " +
-            kInstallHint;
-    return r;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  int status = 0;
-  bool timed_out = false;
-  for (;;) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) break;
-    if (!timed_out && std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);  // our own child, by pid
-      timed_out = true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = ReadAll(out_path);
-  r.err = ReadAll(err_path);
-  if (timed_out) r.err += "\n[python_interop_test: killed after timeout]";
+  std::vector<std::string> argv = {SIGNET_INTEROP_PYTHON, "-I"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  PyResult r = ::signet::testing::RunProcess(argv, {.dir = dir, .timeout = timeout});
+  if (r.exit_code == -1) r.err += std::string(". ") + kInstallHint;
   return r;
 }
 
@@ -175,14 +127,14 @@ TEST(PythonInteropDepsTest, DebianPythonPackagesAndGeneratedStubsImport) {
   ASSERT_TRUE(DepsPresent(r));
   EXPECT_EQ(r.exit_code, 0) << r;
   // Debian's grpc, not one pip put somewhere else.
-  EXPECT_THAT(r.Summary(), HasSubstr(R"("grpc_path":"/usr/lib/python3/dist-packages/grpc")")) << r;
+  EXPECT_THAT(Summary(r), HasSubstr(R"("grpc_path":"/usr/lib/python3/dist-packages/grpc")")) << r;
 }
 
 TEST_F(PythonInteropTest, AllowedClientSignsOnEveryCurveAndCryptographyVerifies) {
   PyResult r = RunClient("allowed");
   ASSERT_TRUE(DepsPresent(r));
   ASSERT_EQ(r.exit_code, 0) << r;
-  const std::string summary = r.Summary();
+  const std::string summary = Summary(r);
   EXPECT_THAT(summary, HasSubstr(R"("ok":true)")) << r;
   EXPECT_THAT(summary, HasSubstr(R"("verified":9)")) << r;
   EXPECT_THAT(summary, HasSubstr(R"("tampered_rejected":9)")) << r;
@@ -205,7 +157,7 @@ TEST_F(PythonInteropTest, DeniedClientGetsPermissionDenied) {
   PyResult r = RunClient("denied", {"--expect-denied"});
   ASSERT_TRUE(DepsPresent(r));
   ASSERT_EQ(r.exit_code, 0) << r;
-  EXPECT_THAT(r.Summary(), HasSubstr(R"("outcomes":{"p256":"PERMISSION_DENIED","p384":"PERMISSION_DENIED",)"
+  EXPECT_THAT(Summary(r), HasSubstr(R"("outcomes":{"p256":"PERMISSION_DENIED","p384":"PERMISSION_DENIED",)"
                                      R"("p521":"PERMISSION_DENIED"})"))
       << r;
   for (const auto& a : harness_->audits()) EXPECT_NE(a.method, "Sign") << "a denied call reached signing";
@@ -217,7 +169,7 @@ TEST_F(PythonInteropTest, ClientReportsTheOutcomeItDidNotExpect) {
   ASSERT_TRUE(DepsPresent(denied_signs));
   EXPECT_EQ(denied_signs.exit_code, 1) << denied_signs;
   EXPECT_THAT(denied_signs.err, HasSubstr("PERMISSION_DENIED")) << denied_signs;
-  EXPECT_THAT(denied_signs.Summary(), HasSubstr(R"("ok":false)")) << denied_signs;
+  EXPECT_THAT(Summary(denied_signs), HasSubstr(R"("ok":false)")) << denied_signs;
 
   PyResult allowed_expects_denial = RunClient("allowed", {"--expect-denied"});
   ASSERT_TRUE(DepsPresent(allowed_expects_denial));

@@ -29,7 +29,8 @@ namespace signet::keymgmt {
 namespace {
 
 constexpr absl::Duration kOrphanGrace = absl::Hours(1);
-constexpr char kLabelTimeFormat[] = "%Y%m%dT%H%M%SZ";
+// %E4Y: exactly four digits (absl's %Y would read every digit that follows as the year).
+constexpr char kLabelTimeFormat[] = "%E4Y%m%dT%H%M%SZ";
 
 // An unreadable time never passes a validity check: InfinitePast as notAfter means "expired".
 absl::Time CertTime(const ASN1_TIME* t) { return Asn1TimeToTime(t).value_or(absl::InfinitePast()); }
@@ -325,8 +326,8 @@ absl::StatusOr<size_t> Rotator::Prune(absl::Time now) {
         certified.insert(e.id);
       }
     }
-    // Keys of failed rotations whose clean-up failed too: no certificate, and older than the grace
-    // period (a rotation in flight elsewhere would be younger).
+    // Keys of failed rotations whose clean-up failed too: no certificate (the expired ones are gone
+    // already, with their keys), and older than the grace period (a rotation in flight would be younger).
     auto keys = pkcs11::ListEcKeys(s);
     if (!keys.ok()) return keys.status();
     const std::string prefix = LabelPrefix(policy_.signer_id);
@@ -338,9 +339,7 @@ absl::StatusOr<size_t> Rotator::Prune(absl::Time now) {
                            &err)) {
         continue;
       }
-      bool has_cert = false;
-      for (const EndEntity& e : *ees) has_cert = has_cert || e.id == k.id;
-      if (!has_cert && created + kOrphanGrace < now) {
+      if (created + kOrphanGrace < now) {
         if (auto st = pkcs11::DestroyKeyObjects(s, k.id); !st.ok()) return st;
       }
     }

@@ -220,6 +220,28 @@ TEST_F(RotationTest, RotatesBeforeExpiryKeepsTheOldKeyUntilItExpiresThenPrunes) 
   EXPECT_EQ(left[0].label, r3->label);
 }
 
+TEST_F(RotationTest, PrunesKeysLeftByFailedRotationsButNotOnesInFlight) {
+  // Keys with the signer's label and no certificate: one from a rotation two hours ago whose clean-up
+  // failed, one from a rotation that is (as far as anyone can tell) still running.
+  auto make = [&](absl::Time at) {
+    return pool_->Run([&](pkcs11::Session& s) {
+      return pkcs11::GenerateEcKey(s, EcCurve::kP384, keymgmt::EndEntityLabel("remote-settings", at));
+    });
+  };
+  ASSERT_TRUE(make(kT0 - absl::Hours(2)).ok());
+  ASSERT_TRUE(make(kT0 - absl::Minutes(5)).ok());
+  auto rotator = MakeRotator(Policy());
+  ASSERT_TRUE(rotator.ok());
+  auto r = (*rotator)->RotateIfDue(kT0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto session = pki_->online->OpenSession(false);
+  auto keys = pkcs11::ListEcKeys(*session);
+  std::vector<std::string> labels;
+  for (const auto& k : *keys) labels.push_back(k.label);
+  EXPECT_THAT(labels, ::testing::UnorderedElementsAre(kIntermediateLabel, "remote-settings/20261118T110140Z",
+                                                      r->label));
+}
+
 TEST_F(RotationTest, ForceRotatesEvenWhenNotDue) {
   auto rotator = MakeRotator(Policy());
   ASSERT_TRUE(rotator.ok());

@@ -314,6 +314,7 @@ TEST_F(SignetdTest, ItemsWhoseDeadlinePassedAreNeverSigned) {
   });
   // Occupy the single worker with a long batch, then send a call with a short deadline behind it.
   auto stub = harness_->Stub(harness_->allowed());
+  const uint64_t handled_before = harness_->server().handled_calls();
   std::thread busy([&] {
     SignRequest req;
     req.set_signer_id("p521");
@@ -339,11 +340,16 @@ TEST_F(SignetdTest, ItemsWhoseDeadlinePassedAreNeverSigned) {
     for (const auto& a : harness_->audits()) {
       if (a.request_id != "late-call") continue;
       seen = true;
-      EXPECT_EQ(a.result, "DEADLINE_EXCEEDED");
+      EXPECT_EQ(a.result, "DEADLINE_EXCEEDED") << "a late item must never be signed";
     }
     if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_TRUE(seen) << "the late item was not accounted for";
+  // On a slow machine (sanitizers, a loaded CI host) gRPC can cancel the late call before any handler
+  // sees it; then nothing reached the batcher and there is nothing to account for. A call that did
+  // reach the handler (two handled calls: the busy one and the late one) must have its audit line.
+  if (harness_->server().handled_calls() - handled_before == 2) {
+    EXPECT_TRUE(seen) << "the late item reached the handler but was not accounted for";
+  }
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
-// The batching engine (DESIGN §3). Handlers hash off the HSM path and Submit work items; a pool of HSM
-// worker threads, each owning one PKCS#11 session for its lifetime, takes up to max_batch items at a
-// time (lingering at most max_linger when the queue is short), drops items whose call was cancelled
-// or whose deadline passed, signs the rest, and completes them. The audit lines of a batch are
-// written together (one write) before any of its calls is answered.
+// The batching engine (DESIGN §3). Handlers hash off the HSM path and Submit work items to their
+// signer's queue; a pool of HSM worker threads, each owning one PKCS#11 session for its lifetime, takes
+// up to max_batch items of one signer at a time (lingering at most max_linger when the queue is short),
+// drops items whose call was cancelled or whose deadline passed, and signs the rest. A completer
+// thread builds the results and audit lines, writes the lines together (one write), then answers.
 #ifndef SIGNET_DAEMON_BATCHER_H_
 #define SIGNET_DAEMON_BATCHER_H_
 
@@ -34,12 +34,13 @@ class BatchCall {
   virtual ~BatchCall() = default;
   virtual bool Cancelled() const = 0;
   virtual std::chrono::system_clock::time_point deadline() const = 0;
-  // Called exactly once per submitted item, from a worker thread. `raw_rs` is the r||s signature or
-  // the item's error (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE, ...).
-  virtual void CompleteItem(uint32_t index, const SignerState& signer,
-                            absl::StatusOr<std::span<const uint8_t>> raw_rs) = 0;
-  // Called once per submitted item after CompleteItem, when the audit lines of the worker's whole batch
-  // have been written; the call may finish here.
+  // Called exactly once per submitted item, from the worker thread, as soon as the HSM answered: keep
+  // `raw_rs` (the r||s signature, copied) or the item's error (CANCELLED, DEADLINE_EXCEEDED,
+  // UNAVAILABLE, ...). Must be cheap: the worker's time belongs to the HSM.
+  virtual void StoreResult(uint32_t index, absl::StatusOr<std::span<const uint8_t>> raw_rs) = 0;
+  // Then, from the completer thread: build the item's result and its audit line.
+  virtual void CompleteItem(uint32_t index, const SignerState& signer) = 0;
+  // Then, once the audit lines of everything the completer took have been written: the call may finish.
   virtual void Release() = 0;
 };
 
@@ -49,13 +50,21 @@ struct WorkItem {
   uint32_t index = 0;
   uint8_t digest_len = 0;
   uint8_t digest[64];
-  std::atomic<size_t>* depth = nullptr;  // the signer's queue depth; set by Submit
+};
+
+// A signer as the batcher sees it.
+struct BatcherSigner {
+  std::string id;
+  // How many workers may sign for this signer at once; 0 = all of them. 1 suits an HSM that serializes
+  // one key's operations anyway (SoftHSM does for P-256): one worker then signs the signer's batches
+  // back to back while the others stay free, instead of all contending for the HSM per signature.
+  size_t hsm_concurrency = 0;
 };
 
 struct BatcherOptions {
   size_t workers = 2;
   size_t max_batch = 32;
-  absl::Duration max_linger = absl::Microseconds(200);
+  absl::Duration max_linger = absl::ZeroDuration();
   size_t queue_size = 4096;  // per signer
 };
 
@@ -69,9 +78,10 @@ struct BatcherHooks {
 class Batcher {
  public:
   // Starts `workers` threads, each holding one session leased from `pool` (so the pool must have at
-  // least that many sessions). `signer_ids` fixes the per-signer queues.
+  // least that many sessions), and one thread that answers completed calls. `signers` fixes the
+  // per-signer queues.
   static absl::StatusOr<std::unique_ptr<Batcher>> Create(std::shared_ptr<pkcs11::SessionPool> pool,
-                                                         const std::vector<std::string>& signer_ids,
+                                                         const std::vector<BatcherSigner>& signers,
                                                          BatcherOptions options, BatcherHooks hooks = {});
   ~Batcher();  // Stop()
 
@@ -93,13 +103,38 @@ class Batcher {
   std::shared_ptr<pkcs11::SessionPool> pool_;
   const BatcherOptions options_;
   const BatcherHooks hooks_;
-  std::map<std::string, std::unique_ptr<std::atomic<size_t>>, std::less<>> depth_;
+  // One queue per signer. A worker takes a batch from the next signer (round robin) that has items and
+  // fewer active workers than its limit.
+  struct SignerQueue {
+    std::deque<WorkItem> items;
+    std::atomic<size_t> depth{0};  // items.size(), readable without the lock (metrics)
+    size_t active = 0;             // workers signing for it now
+    size_t limit = 0;              // most workers at once
+  };
+  // The next signer (round robin) with items and a free worker slot.
+  SignerQueue* NextEligibleLocked();
+  // Builds the items' results and audit lines, writes the lines (one write), then releases the calls.
+  void CompleteAndRelease(std::vector<WorkItem>& items);
+
+  std::map<std::string, std::unique_ptr<SignerQueue>, std::less<>> signers_;
+  std::vector<SignerQueue*> order_;  // for round robin
+  size_t next_ = 0;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<WorkItem> queue_;
+  size_t queued_ = 0;  // items in all queues
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  // Signed items of a signer limited to fewer workers than there are wait here for the completer
+  // thread, which builds their results and audit lines, writes the lines, and answers the calls: that
+  // signer's worker, its bottleneck, spends its time on the HSM while other cores do the rest. The
+  // workers of an unlimited signer answer their own batches (a hand-off would only add CPU).
+  void CompleterLoop();
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::vector<WorkItem> done_;
+  bool done_stop_ = false;
+  std::thread completer_;
   std::once_flag stop_once_;
 };
 

@@ -252,7 +252,8 @@ absl::Status Parser::ParseSigners(const YAML::Node& node, const LimitsConfig& li
     absl::StatusOr<Fields> f = Map(node[i], path,
                                    {"id", "type", "key_label", "x5u", "curve", "ee_name", "intermediate_key_label",
                                     "intermediate_cert_file", "root_cert_file", "root_sha256", "validity",
-                                    "rotate_before", "clock_skew", "x5u_base_url", "publication_dir", "x5u_ca_file"},
+                                    "rotate_before", "clock_skew", "x5u_base_url", "publication_dir", "x5u_ca_file",
+                                    "hsm_concurrency"},
                                    /*null_ok=*/false);
     if (!f.ok()) return f.status();
     SignerConfig signer;
@@ -273,6 +274,7 @@ absl::Status Parser::ParseSigners(const YAML::Node& node, const LimitsConfig& li
     absl::StatusOr<std::optional<std::string>> type = Scalar(*f, "type", Presence::kRequired);
     if (!type.ok()) return type.status();
     signer.type = **type;
+    if (absl::Status s = Size(*f, "hsm_concurrency", 1, 256, &signer.hsm_concurrency); !s.ok()) return s;
     if (signer.type != "contentsignature" && signer.type != "contentsignaturepki") {
       return Err(f->PathOf("type"), "must be one of contentsignature, contentsignaturepki; got ",
                  Shown(signer.type));

@@ -44,7 +44,7 @@ struct HsmConfig {
 struct BatchingConfig {
   size_t workers = 0;  // HSM worker threads, each owning one session; 0 = number of cores
   size_t max_batch = 32;                            // 1..4096
-  absl::Duration max_linger = absl::Microseconds(200);  // 0..1s
+  absl::Duration max_linger = absl::ZeroDuration();  // 0..1s; waiting saves no HSM work
   size_t queue_size = 4096;                         // per signer, 1..1,000,000
 };
 
@@ -78,6 +78,7 @@ struct SignerConfig {
   std::string key_label;  // HSM key label (contentsignature)
   std::string x5u;        // optional fixed x5u URL (contentsignature): https:// only
   std::optional<PkiSignerConfig> pki;  // contentsignaturepki only
+  size_t hsm_concurrency = 0;  // workers that may sign for this signer at once; 0 = all (batching.workers)
 };
 
 struct RotationConfig {

@@ -152,7 +152,7 @@ TEST(ConfigTest, DefaultsApplyWhenOptionalSectionsAreMissing) {
   EXPECT_EQ(c->hsm.health_timeout, absl::Seconds(2));
   EXPECT_EQ(c->batching.workers, 0u);
   EXPECT_EQ(c->batching.max_batch, 32u);
-  EXPECT_EQ(c->batching.max_linger, absl::Microseconds(200));
+  EXPECT_EQ(c->batching.max_linger, absl::ZeroDuration());
   EXPECT_EQ(c->batching.queue_size, 4096u);
   EXPECT_EQ(c->limits.max_item_bytes, 1024u * 1024);
   EXPECT_EQ(c->limits.max_items_per_call, 1000u);
@@ -609,6 +609,24 @@ TEST_F(ConfigLoadTest, OversizeFile) {
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(c.status().message()), HasSubstr(path));
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("1048576-byte bound"));
+}
+
+TEST(ConfigTest, SignerHsmConcurrency) {
+  const std::string base = kMinimal;
+  absl::StatusOr<Config> c = Config::Parse(base, "signetd.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->signers[0].hsm_concurrency, 0u) << "default: as many workers as there are";
+  c = Config::Parse(Edit(base, "key_label: normandy-p384}", "key_label: normandy-p384, hsm_concurrency: 1}"),
+                    "signetd.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->signers[0].hsm_concurrency, 1u);
+  for (const char* bad : {"0", "257", "-1", "two"}) {
+    c = Config::Parse(
+        Edit(base, "key_label: normandy-p384}", std::string("key_label: normandy-p384, hsm_concurrency: ") + bad + "}"),
+        "signetd.yaml");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_THAT(std::string(c.status().message()), HasSubstr("signers[0].hsm_concurrency: must be a non-negative integer in 1..256"));
+  }
 }
 
 // ---- contentsignaturepki signers and rotation ------------------------------------------------------

@@ -146,7 +146,9 @@ absl::Status SignetServer::Init() {
   bhooks.on_hsm_ok = [this] {
     if (!hsm_up_.load(std::memory_order_relaxed)) SetHsmUp(true, absl::OkStatus());
   };
-  auto batcher = Batcher::Create(pool_, registry_->Ids(), bopts, std::move(bhooks));
+  std::vector<BatcherSigner> batcher_signers;
+  for (const SignerConfig& c : config_.signers) batcher_signers.push_back({c.id, c.hsm_concurrency});
+  auto batcher = Batcher::Create(pool_, batcher_signers, bopts, std::move(bhooks));
   if (!batcher.ok()) return batcher.status();
   batcher_ = *std::move(batcher);
   authorizer_ = std::make_unique<Authorizer>(config_.authorization);

@@ -8,12 +8,11 @@
 //                          [--concurrency 32] [--items 1] [--channels 2] [--duration 5s] [--verify]
 //       closed loop: `concurrency` calls of `items` inputs each always in flight over mTLS.
 //   signet-bench open-loop the daemon flags plus --rate CALLS_PER_SECOND: calls start on a fixed
-//       schedule whatever the answers do, and latency counts from the scheduled start (no
-//       coordinated omission).
+//       schedule whatever the answers do (a pacer thread), and latency counts from the scheduled start
+//       (no coordinated omission); start_lag_* says how late the pacer itself was.
 //
-// The load generator is one thread on one completion queue: its CPU competes with signetd's on the
-// same cores, so it must stay cheap. Each run prints one JSON object on stdout.
-#include <grpcpp/alarm.h>
+// The load generator is one thread on one completion queue (plus the pacer in open loop): its CPU
+// competes with signetd's on the same cores, so it must stay cheap. Each run prints one JSON object.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -198,22 +197,31 @@ class LoadGenerator {
     const auto t0 = Clock::now();
     measure_from_ = t0 + absl::ToChronoNanoseconds(options_.warmup);
     end_ = measure_from_ + absl::ToChronoNanoseconds(options_.duration);
+    std::thread pacer;
     if (options_.rate > 0) {
-      next_start_ = t0;
-      interval_ = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / options_.rate));
-      Tick();
+      // Open loop: a pacer thread sleeps until each scheduled start (a completion-queue alarm fired up
+      // to a millisecond late, which the latencies would have counted against the server).
+      pacer = std::thread([this, t0] {
+        const auto interval = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / options_.rate));
+        auto next = t0;
+        while (next < end_) {
+          std::this_thread::sleep_until(next);
+          for (const auto now = Clock::now(); next <= now && next < end_; next += interval) Start(next);
+        }
+        pacing_done_.store(true);
+      });
     } else {
+      pacing_done_.store(true);
       for (int i = 0; i < options_.concurrency; ++i) Start(Clock::now());
     }
     void* tag = nullptr;
     bool ok = false;
-    while ((in_flight_ > 0 || ticking_) && cq_.Next(&tag, &ok)) {
-      if (tag == &alarm_) {
-        Tick();
-        continue;
-      }
-      Finish(static_cast<Call*>(tag));
+    while (!pacing_done_.load() || in_flight_.load() > 0) {
+      const auto status =
+          cq_.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + std::chrono::milliseconds(20));
+      if (status == grpc::CompletionQueue::GOT_EVENT) Finish(static_cast<Call*>(tag));
     }
+    if (pacer.joinable()) pacer.join();
     if (!verify_error_.empty()) return absl::DataLossError(verify_error_);
     Report(mode);
     return absl::OkStatus();
@@ -231,27 +239,20 @@ class LoadGenerator {
   void Start(Clock::time_point scheduled) {
     auto* call = new Call;
     call->scheduled = scheduled;
+    if (options_.rate > 0 && scheduled >= measure_from_) {
+      start_lag_us_.push_back(static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - scheduled).count()));
+    }
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::Signer::Stub& stub = *stubs_[next_stub_++ % stubs_.size()];
     call->rpc = stub.PrepareAsyncSign(&call->ctx, request_, &cq_);
     call->rpc->StartCall();
+    in_flight_.fetch_add(1);  // before Finish can deliver the completion
     call->rpc->Finish(&call->response, &call->status, call);
-    ++in_flight_;
-  }
-
-  // Open loop: start every call whose time has come, then wake at the next one.
-  void Tick() {
-    const auto now = Clock::now();
-    while (next_start_ <= now && next_start_ < end_) {
-      Start(next_start_);
-      next_start_ += interval_;
-    }
-    ticking_ = next_start_ < end_;
-    if (ticking_) alarm_.Set(&cq_, std::chrono::system_clock::now() + (next_start_ - now), &alarm_);
   }
 
   void Finish(Call* call) {
-    --in_flight_;
+    in_flight_.fetch_sub(1);
     const auto now = Clock::now();
     const bool counted = call->scheduled >= measure_from_ && call->scheduled < end_;
     if (counted) {
@@ -298,16 +299,22 @@ class LoadGenerator {
       return latencies_us_[i] / 1000.0;
     };
     const double seconds = absl::ToDoubleSeconds(options_.duration);
+    std::sort(start_lag_us_.begin(), start_lag_us_.end());
+    auto lag = [&](double p) -> double {
+      if (start_lag_us_.empty()) return 0;
+      return start_lag_us_[std::min(start_lag_us_.size() - 1,
+                                    static_cast<size_t>(p * static_cast<double>(start_lag_us_.size())))] /
+             1000.0;
+    };
     std::string errors;
     for (const auto& [code, n] : errors_) {
       absl::StrAppend(&errors, errors.empty() ? "" : ",", "\"", code, "\":", n);
     }
     std::printf(
-        "{\"mode\":%s,\"signer\":%s,\"curve\":%s,\"items\":%d,\"concurrency\":%d,\"channels\":%d,\"rate\":%."
-        "1f,"
-        "\"calls\":%zu,\"calls_ok\":%llu,\"signatures\":%llu,\"seconds\":%.3f,\"sigs_per_s\":%.1f,"
-        "\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"verified\":%"
-        "llu,"
+        "{\"mode\":%s,\"signer\":%s,\"curve\":%s,\"items\":%d,\"concurrency\":%d,\"channels\":%d,"
+        "\"rate\":%.1f,\"calls\":%zu,\"calls_ok\":%llu,\"signatures\":%llu,\"seconds\":%.3f,"
+        "\"sigs_per_s\":%.1f,\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+        "\"max_ms\":%.3f,\"verified\":%llu,\"start_lag_p50_ms\":%.3f,\"start_lag_p99_ms\":%.3f,"
         "\"errors\":{%s}}\n",
         JsonString(mode).c_str(), JsonString(request_.signer_id()).c_str(),
         JsonString(GetEcCurveInfo(curve_).name).c_str(), options_.items, options_.concurrency,
@@ -315,7 +322,7 @@ class LoadGenerator {
         static_cast<unsigned long long>(signatures_), seconds, static_cast<double>(signatures_) / seconds,
         static_cast<double>(latencies_us_.size()) / seconds, pct(0.50), pct(0.90), pct(0.99),
         latencies_us_.empty() ? 0.0 : latencies_us_.back() / 1000.0,
-        static_cast<unsigned long long>(verified_), errors.c_str());
+        static_cast<unsigned long long>(verified_), lag(0.5), lag(0.99), errors.c_str());
   }
 
   std::vector<std::unique_ptr<v1::Signer::Stub>> stubs_;
@@ -324,14 +331,12 @@ class LoadGenerator {
   EvpPkeyPtr verify_key_;
   EcCurve curve_;
   grpc::CompletionQueue cq_;
-  grpc::Alarm alarm_;
-  bool ticking_ = false;
-  Clock::time_point next_start_;
-  std::chrono::nanoseconds interval_{0};
+  std::atomic<bool> pacing_done_{false};
   Clock::time_point measure_from_, end_, last_counted_;
-  size_t next_stub_ = 0;
-  int64_t in_flight_ = 0;
+  std::atomic<size_t> next_stub_{0};
+  std::atomic<int64_t> in_flight_{0};
   std::vector<uint32_t> latencies_us_;
+  std::vector<uint32_t> start_lag_us_;  // open loop: how late the generator started each call
   uint64_t calls_ok_ = 0;
   uint64_t signatures_ = 0;
   uint64_t verified_ = 0;

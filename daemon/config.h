@@ -42,7 +42,7 @@ struct HsmConfig {
 };
 
 struct BatchingConfig {
-  size_t workers = 0;  // HSM worker threads, each owning one session; 0 = number of cores
+  size_t workers = 0;  // HSM worker threads, each owning one session; 0 = two per core
   size_t max_batch = 32;                            // 1..4096
   absl::Duration max_linger = absl::ZeroDuration();  // 0..1s; waiting saves no HSM work
   size_t queue_size = 4096;                         // per signer, 1..1,000,000

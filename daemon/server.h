@@ -35,6 +35,9 @@ inline constexpr char kIntermediateCipherSuites[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// batching.workers when the config says 0: two per core.
+size_t DefaultWorkers(unsigned cores);
+
 // Checks that the server certificate, its key and the client CA bundle parse and belong together,
 // so a bad file fails start-up with its name instead of failing every handshake later.
 absl::Status ValidateTlsFiles(const TlsConfig& tls);
@@ -95,6 +98,8 @@ class SignetServer {
   Counter* signatures_ = nullptr;
   Histogram* batch_size_ = nullptr;
   Histogram* sign_seconds_ = nullptr;
+  HistogramChild* call_seconds_sign_ = nullptr;
+  HistogramChild* call_seconds_sign_hash_ = nullptr;
   Gauge* hsm_up_gauge_ = nullptr;
   Counter* rotations_ = nullptr;
   struct SignerMetrics {

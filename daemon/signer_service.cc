@@ -164,6 +164,10 @@ class SignCall final : public BatchCall {
       }
     }
     if (service_->hooks().on_call) service_->hooks().on_call(method_, status.error_code());
+    if (service_->hooks().on_call_seconds) {
+      service_->hooks().on_call_seconds(
+          method_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    }
     reactor_->Finish(status);
   }
 
@@ -176,6 +180,7 @@ class SignCall final : public BatchCall {
   const std::string request_id_;
   const bool include_public_key_;
   const std::chrono::system_clock::time_point deadline_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::vector<std::array<uint8_t, SHA256_DIGEST_LENGTH>> input_sha256_;
   // What the HSM answered for each item, kept by the worker until the completer builds the result.
   struct ItemResult {

@@ -32,6 +32,8 @@ struct AuditRecord {
 struct ServiceHooks {
   std::function<void(const AuditRecord&)> audit;
   std::function<void(std::string_view method, grpc::StatusCode code)> on_call;
+  // Sign/SignHash calls that were queued: seconds from the handler to the answer.
+  std::function<void(std::string_view method, double seconds)> on_call_seconds;
   std::function<void(const SignerState& signer, size_t items)> on_signed;
 };
 

@@ -358,6 +358,13 @@ TEST_F(SignetdTest, ItemsWhoseDeadlinePassedAreNeverSigned) {
 namespace signet {
 namespace {
 
+TEST(SignetdStartTest, DefaultWorkersAreTwoPerCore) {
+  EXPECT_EQ(daemon::DefaultWorkers(0), 2u);  // the core count was not available
+  EXPECT_EQ(daemon::DefaultWorkers(1), 2u);
+  EXPECT_EQ(daemon::DefaultWorkers(2), 4u);
+  EXPECT_EQ(daemon::DefaultWorkers(64), 128u);
+}
+
 TEST(SignetdStartTest, ConfiguredCrlIsRefusedNotIgnored) {
   auto h = testing::DaemonHarness::Start([](daemon::Config& c) { c.server.tls.crl_file = "/etc/clients.crl"; });
   ASSERT_FALSE(h.ok());
@@ -418,6 +425,7 @@ TEST(SignetdHealthTest, HealthHeartbeatAndMetricsReflectTheKeys) {
   EXPECT_THAT(metrics, ::testing::HasSubstr("signet_queue_depth{signer=\"p256\"} 0"));
   EXPECT_THAT(metrics, ::testing::HasSubstr("signet_hsm_sign_seconds_count{signer=\"p256\"} "));
   EXPECT_THAT(metrics, ::testing::HasSubstr("signet_hsm_up 1"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("signet_call_seconds_count{method=\"Sign\"} 1"));
 
   // Remove p521's key from the token behind the daemon's back: the heartbeat must say so.
   auto module = pkcs11::Module::Load(SIGNET_SOFTHSM_MODULE);  // the daemon's own, shared

@@ -78,6 +78,34 @@ void AddKeyIdentifiers(X509* cert, const X509* issuer) {
   if (issuer != cert) AddConfExtension(cert, &ctx, NID_authority_key_identifier, "keyid:always");
 }
 
+// The parts every CA-issued certificate shares: the issuer is a CA, the validity lies within the
+// issuer's, the issuer name is set and the digest follows the issuer key's curve. Extensions and the
+// signature are the caller's.
+struct Draft {
+  X509Ptr cert;
+  const EVP_PKEY* issuer_public = nullptr;
+  const EVP_MD* md = nullptr;
+};
+absl::StatusOr<Draft> DraftUnder(const X509* issuer, std::string_view issuer_role, std::string_view what,
+                                 const X509_NAME* subject, const EVP_PKEY* subject_key, absl::Time not_before,
+                                 absl::Time not_after) {
+  if (X509_check_ca(const_cast<X509*>(issuer)) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Av(what), " certificate: the ", Av(issuer_role), " certificate is not a CA"));
+  }
+  auto validity = ValidateValidity(not_before, not_after);
+  if (!validity.ok()) return validity.status();
+  if (auto s = CheckWithin(issuer, *validity, what, issuer_role); !s.ok()) return s;
+  Draft d;
+  d.issuer_public = X509_get0_pubkey(issuer);
+  auto md = IssuerDigest(d.issuer_public, issuer_role);
+  if (!md.ok()) return md.status();
+  d.md = *md;
+  d.cert = NewCertificate(subject, subject_key, *validity);
+  CheckOpenSsl(X509_set_issuer_name(d.cert.get(), X509_get_subject_name(issuer)) == 1, "X509_set_issuer_name");
+  return d;
+}
+
 }  // namespace
 
 absl::Status ValidatePermittedSubtree(const std::string& subtree) {
@@ -138,22 +166,13 @@ absl::StatusOr<X509Ptr> IssueIntermediateCertificate(const X509* root_cert, EVP_
     return absl::InvalidArgumentError(
         "intermediate certificate: root certificate, root key and intermediate key are required");
   }
-  if (X509_check_ca(const_cast<X509*>(root_cert)) != 1) {
-    return absl::InvalidArgumentError("intermediate certificate: the root certificate is not a CA");
-  }
   if (auto s = ValidatePermittedSubtree(spec.permitted_dns_subtree); !s.ok()) return s;
   auto name = BuildName(spec.subject);
   if (!name.ok()) return name.status();
-  auto validity = ValidateValidity(spec.not_before, spec.not_after);
-  if (!validity.ok()) return validity.status();
-  if (auto s = CheckWithin(root_cert, *validity, "intermediate", "root"); !s.ok()) return s;
-  const EVP_PKEY* root_public = X509_get0_pubkey(root_cert);
-  auto md = IssuerDigest(root_public, "root");
-  if (!md.ok()) return md.status();
-
-  X509Ptr cert = NewCertificate(name->get(), intermediate_public_key, *validity);
-  CheckOpenSsl(X509_set_issuer_name(cert.get(), X509_get_subject_name(root_cert)) == 1,
-               "X509_set_issuer_name");
+  auto draft = DraftUnder(root_cert, "root", "intermediate", name->get(), intermediate_public_key, spec.not_before,
+                          spec.not_after);
+  if (!draft.ok()) return draft.status();
+  X509Ptr cert = std::move(draft->cert);
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, const_cast<X509*>(root_cert), cert.get(), nullptr, nullptr, 0);
   AddConfExtension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
@@ -179,7 +198,7 @@ absl::StatusOr<X509Ptr> IssueIntermediateCertificate(const X509* root_cert, EVP_
   CheckOpenSsl(X509_add1_ext_i2d(cert.get(), NID_name_constraints, nc.get(), 1, X509V3_ADD_DEFAULT) == 1,
                "X509_add1_ext_i2d(nameConstraints)");
   AddKeyIdentifiers(cert.get(), root_cert);
-  if (auto s = SignAndVerify(cert.get(), root_key, root_public, *md, "intermediate certificate"); !s.ok())
+  if (auto s = SignAndVerify(cert.get(), root_key, draft->issuer_public, draft->md, "intermediate certificate"); !s.ok())
     return s;
   return cert;
 }
@@ -191,23 +210,14 @@ absl::StatusOr<X509Ptr> IssueEndEntityCertificate(const X509* intermediate_cert,
     return absl::InvalidArgumentError(
         "end-entity certificate: intermediate certificate, intermediate key and end-entity key are required");
   }
-  if (X509_check_ca(const_cast<X509*>(intermediate_cert)) != 1) {
-    return absl::InvalidArgumentError("end-entity certificate: the intermediate certificate is not a CA");
-  }
   if (auto s = ValidateDnsName(spec.dns_name, "ee_name", /*allow_wildcard=*/false); !s.ok()) return s;
   DistinguishedName dn{.common_name = spec.dns_name};
   auto name = BuildName(dn);
   if (!name.ok()) return name.status();
-  auto validity = ValidateValidity(spec.not_before, spec.not_after);
-  if (!validity.ok()) return validity.status();
-  if (auto s = CheckWithin(intermediate_cert, *validity, "end-entity", "intermediate"); !s.ok()) return s;
-  const EVP_PKEY* intermediate_public = X509_get0_pubkey(intermediate_cert);
-  auto md = IssuerDigest(intermediate_public, "intermediate");
-  if (!md.ok()) return md.status();
-
-  X509Ptr cert = NewCertificate(name->get(), ee_public_key, *validity);
-  CheckOpenSsl(X509_set_issuer_name(cert.get(), X509_get_subject_name(intermediate_cert)) == 1,
-               "X509_set_issuer_name");
+  auto draft = DraftUnder(intermediate_cert, "intermediate", "end-entity", name->get(), ee_public_key,
+                          spec.not_before, spec.not_after);
+  if (!draft.ok()) return draft.status();
+  X509Ptr cert = std::move(draft->cert);
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, const_cast<X509*>(intermediate_cert), cert.get(), nullptr, nullptr, 0);
   AddConfExtension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE");
@@ -220,7 +230,10 @@ absl::StatusOr<X509Ptr> IssueEndEntityCertificate(const X509* intermediate_cert,
                "X509_add1_ext_i2d(subjectAltName)");
   AddKeyIdentifiers(cert.get(), intermediate_cert);
 
-  // Refuse a name the intermediate may not certify before the HSM signs anything.
+  // Refuse a name the intermediate may not certify before the HSM signs anything. NAME_CONSTRAINTS_check
+  // reads the certificate's cached subjectAltName, which OpenSSL fills in only when the extension cache
+  // is first computed: compute it now that every extension is in place.
+  (void)X509_get_extension_flags(cert.get());
   int idx = -1;
   auto* nc = static_cast<NAME_CONSTRAINTS*>(
       X509_get_ext_d2i(intermediate_cert, NID_name_constraints, nullptr, &idx));
@@ -232,7 +245,7 @@ absl::StatusOr<X509Ptr> IssueEndEntityCertificate(const X509* intermediate_cert,
     }
   }
   if (auto s =
-          SignAndVerify(cert.get(), intermediate_key, intermediate_public, *md, "end-entity certificate");
+          SignAndVerify(cert.get(), intermediate_key, draft->issuer_public, draft->md, "end-entity certificate");
       !s.ok()) {
     return s;
   }

@@ -354,6 +354,9 @@ absl::Status CheckEeName(const X509* ee, const std::string& expected) {
 
 absl::Status CheckOneNameConstraint(X509* cert, std::string_view role, NAME_CONSTRAINTS* nc,
                                     std::string_view nc_owner) {
+  // NAME_CONSTRAINTS_check reads the cached subjectAltName; make sure the cache exists (a certificate
+  // built in memory rather than parsed has none yet, and would pass unchecked).
+  (void)X509_get_extension_flags(cert);
   const int rc = NAME_CONSTRAINTS_check(cert, nc);
   if (rc == X509_V_OK) return absl::OkStatus();
   ERR_clear_error();

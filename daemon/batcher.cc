@@ -9,8 +9,6 @@ namespace signet::daemon {
 inline constexpr size_t kMaxWorkers = 256;
 inline constexpr size_t kMaxBatch = 4096;
 
-
-
 Batcher::Batcher(std::shared_ptr<pkcs11::SessionPool> pool, BatcherOptions options, BatcherHooks hooks)
     : pool_(std::move(pool)), options_(options), hooks_(std::move(hooks)) {}
 
@@ -25,13 +23,14 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(std::shared_ptr<pkcs11:
   }
   if (options.queue_size == 0) return absl::InvalidArgumentError("batching.queue_size must be at least 1");
   if (pool->capacity() < options.workers) {
-    return absl::InvalidArgumentError(absl::StrCat("session pool has ", pool->capacity(), " sessions for ",
-                                                   options.workers, " workers"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("session pool has ", pool->capacity(), " sessions for ", options.workers, " workers"));
   }
   std::unique_ptr<Batcher> b(new Batcher(std::move(pool), options, std::move(hooks)));
   for (const BatcherSigner& signer : signers) {
     auto q = std::make_unique<SignerQueue>();
-    q->limit = signer.hsm_concurrency == 0 ? options.workers : std::min(signer.hsm_concurrency, options.workers);
+    q->limit =
+        signer.hsm_concurrency == 0 ? options.workers : std::min(signer.hsm_concurrency, options.workers);
     b->order_.push_back(q.get());
     b->signers_[signer.id] = std::move(q);
   }
@@ -44,7 +43,8 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(std::shared_ptr<pkcs11:
   }
   b->completer_ = std::thread([raw = b.get()] { raw->CompleterLoop(); });
   for (auto& lease : leases) {
-    b->workers_.emplace_back([raw = b.get(), l = std::move(lease)]() mutable { raw->WorkerLoop(std::move(l)); });
+    b->workers_.emplace_back(
+        [raw = b.get(), l = std::move(lease)]() mutable { raw->WorkerLoop(std::move(l)); });
   }
   return b;
 }
@@ -142,7 +142,8 @@ void Batcher::Process(pkcs11::SessionPool::Lease& lease, WorkItem& item) {
   // The deadline first: once it passes, gRPC also marks the call cancelled, and the deadline is the
   // more useful reason to report.
   if (std::chrono::system_clock::now() >= item.call->deadline()) {
-    item.call->StoreResult(item.index, absl::DeadlineExceededError("deadline passed before the item reached the HSM"));
+    item.call->StoreResult(item.index,
+                           absl::DeadlineExceededError("deadline passed before the item reached the HSM"));
     return;
   }
   if (item.call->Cancelled()) {

@@ -102,7 +102,8 @@ absl::StatusOr<Draft> DraftUnder(const X509* issuer, std::string_view issuer_rol
   if (!md.ok()) return md.status();
   d.md = *md;
   d.cert = NewCertificate(subject, subject_key, *validity);
-  CheckOpenSsl(X509_set_issuer_name(d.cert.get(), X509_get_subject_name(issuer)) == 1, "X509_set_issuer_name");
+  CheckOpenSsl(X509_set_issuer_name(d.cert.get(), X509_get_subject_name(issuer)) == 1,
+               "X509_set_issuer_name");
   return d;
 }
 
@@ -169,8 +170,8 @@ absl::StatusOr<X509Ptr> IssueIntermediateCertificate(const X509* root_cert, EVP_
   if (auto s = ValidatePermittedSubtree(spec.permitted_dns_subtree); !s.ok()) return s;
   auto name = BuildName(spec.subject);
   if (!name.ok()) return name.status();
-  auto draft = DraftUnder(root_cert, "root", "intermediate", name->get(), intermediate_public_key, spec.not_before,
-                          spec.not_after);
+  auto draft = DraftUnder(root_cert, "root", "intermediate", name->get(), intermediate_public_key,
+                          spec.not_before, spec.not_after);
   if (!draft.ok()) return draft.status();
   X509Ptr cert = std::move(draft->cert);
   X509V3_CTX ctx;
@@ -198,7 +199,9 @@ absl::StatusOr<X509Ptr> IssueIntermediateCertificate(const X509* root_cert, EVP_
   CheckOpenSsl(X509_add1_ext_i2d(cert.get(), NID_name_constraints, nc.get(), 1, X509V3_ADD_DEFAULT) == 1,
                "X509_add1_ext_i2d(nameConstraints)");
   AddKeyIdentifiers(cert.get(), root_cert);
-  if (auto s = SignAndVerify(cert.get(), root_key, draft->issuer_public, draft->md, "intermediate certificate"); !s.ok())
+  if (auto s =
+          SignAndVerify(cert.get(), root_key, draft->issuer_public, draft->md, "intermediate certificate");
+      !s.ok())
     return s;
   return cert;
 }
@@ -244,8 +247,8 @@ absl::StatusOr<X509Ptr> IssueEndEntityCertificate(const X509* intermediate_cert,
           absl::StrCat("ee_name '", spec.dns_name, "' is outside the intermediate's name constraints"));
     }
   }
-  if (auto s =
-          SignAndVerify(cert.get(), intermediate_key, draft->issuer_public, draft->md, "end-entity certificate");
+  if (auto s = SignAndVerify(cert.get(), intermediate_key, draft->issuer_public, draft->md,
+                             "end-entity certificate");
       !s.ok()) {
     return s;
   }

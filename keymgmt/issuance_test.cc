@@ -28,8 +28,9 @@ class IssuanceTest : public ::testing::Test {
     root_key_ = Key();
     inter_key_ = Key();
     ee_key_ = Key("P-256");
-    auto root = IssueRootCertificate(root_key_.get(), root_key_.get(),
-                                     {{.common_name = "Test Root", .country = "US"}, kNow, kNow + absl::Hours(24 * 3650)});
+    auto root = IssueRootCertificate(
+        root_key_.get(), root_key_.get(),
+        {{.common_name = "Test Root", .country = "US"}, kNow, kNow + absl::Hours(24 * 3650)});
     ASSERT_TRUE(root.ok()) << root.status();
     root_ = *std::move(root);
     auto inter = IssueIntermediateCertificate(
@@ -65,7 +66,8 @@ TEST_F(IssuanceTest, RefusesWhatTheIntermediateMayNotCertify) {
   EXPECT_THAT(outside.status().message(), HasSubstr("outside the intermediate's name constraints"));
   auto outlives = Ee(kEeName, kNow, kNow + absl::Hours(24 * 400));
   ASSERT_FALSE(outlives.ok());
-  EXPECT_THAT(outlives.status().message(), HasSubstr("must lie within the intermediate certificate's validity"));
+  EXPECT_THAT(outlives.status().message(),
+              HasSubstr("must lie within the intermediate certificate's validity"));
   auto bad_name = Ee("remote settings.content-signature.example.org", kNow, kNow + absl::Hours(1));
   ASSERT_FALSE(bad_name.ok());
   EXPECT_THAT(bad_name.status().message(), HasSubstr("ee_name"));
@@ -77,25 +79,29 @@ TEST_F(IssuanceTest, RefusesWhatTheIntermediateMayNotCertify) {
 TEST_F(IssuanceTest, RefusesAnIssuerThatIsNotACa) {
   auto ee = Ee(kEeName, kNow, kNow + absl::Hours(1));
   ASSERT_TRUE(ee.ok());
-  auto under_ee = IssueEndEntityCertificate(ee->get(), ee_key_.get(), Key().get(), {kEeName, kNow, kNow + absl::Hours(1)});
+  auto under_ee = IssueEndEntityCertificate(ee->get(), ee_key_.get(), Key().get(),
+                                            {kEeName, kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(under_ee.ok());
   EXPECT_THAT(under_ee.status().message(), HasSubstr("the intermediate certificate is not a CA"));
 }
 
 TEST_F(IssuanceTest, RefusesBadSubjectsAndSubtrees) {
-  auto bad_country = IssueRootCertificate(root_key_.get(), root_key_.get(),
-                                          {{.common_name = "R", .country = "usa"}, kNow, kNow + absl::Hours(1)});
+  auto bad_country =
+      IssueRootCertificate(root_key_.get(), root_key_.get(),
+                           {{.common_name = "R", .country = "usa"}, kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(bad_country.ok());
   EXPECT_THAT(bad_country.status().message(), HasSubstr("subject.country"));
   auto no_cn = IssueRootCertificate(root_key_.get(), root_key_.get(), {{}, kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(no_cn.ok());
   EXPECT_THAT(no_cn.status().message(), HasSubstr("subject.common_name: required"));
-  auto bad_subtree = IssueIntermediateCertificate(root_.get(), root_key_.get(), inter_key_.get(),
-                                                  {{.common_name = "I"}, ".bad_tree.org", kNow, kNow + absl::Hours(1)});
+  auto bad_subtree =
+      IssueIntermediateCertificate(root_.get(), root_key_.get(), inter_key_.get(),
+                                   {{.common_name = "I"}, ".bad_tree.org", kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(bad_subtree.ok());
   EXPECT_THAT(bad_subtree.status().message(), HasSubstr("permitted_dns_subtree"));
   auto rsa = EvpPkeyPtr(EVP_RSA_gen(2048));
-  auto rsa_root = IssueRootCertificate(rsa.get(), rsa.get(), {{.common_name = "R"}, kNow, kNow + absl::Hours(1)});
+  auto rsa_root =
+      IssueRootCertificate(rsa.get(), rsa.get(), {{.common_name = "R"}, kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(rsa_root.ok());
   EXPECT_THAT(rsa_root.status().message(), HasSubstr("root key"));
 }

@@ -49,6 +49,8 @@ using X509StoreCtxPtr = OpenSslPtr<X509_STORE_CTX, X509_STORE_CTX_free>;
 // OPENSSL_free is a macro; this wraps the function it names.
 inline void OpenSslFreeBytes(unsigned char* p) { OPENSSL_free(p); }
 using OpenSslBytesPtr = OpenSslPtr<unsigned char, OpenSslFreeBytes>;
+inline void OpenSslFreeChars(char* p) { OPENSSL_free(p); }
+using OpenSslCharsPtr = OpenSslPtr<char, OpenSslFreeChars>;  // BN_bn2hex and friends
 
 }  // namespace signet
 

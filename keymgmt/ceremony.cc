@@ -272,9 +272,6 @@ class Transcript {
   int step_ = 0;
 };
 
-// Certificates this ceremony made or read (and already checked): their times are readable.
-absl::Time CertTime(const ASN1_TIME* t) { return Asn1TimeToTime(t).value_or(absl::InfinitePast()); }
-
 std::string DescribeToken(const pkcs11::TokenInfo& t) {
   return absl::StrCat("token '", t.label, "' (serial ", t.serial, ", slot ", t.slot, ", ", t.manufacturer,
                       " ", t.model, ")");
@@ -285,10 +282,8 @@ std::string Summary(const X509* cert) {
   X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
   const ASN1_INTEGER* serial = X509_get0_serialNumber(cert);
   BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
-  char* hex = bn ? BN_bn2hex(bn.get()) : nullptr;
-  std::string serial_hex = hex ? hex : "?";
-  OPENSSL_free(hex);
-  return absl::StrCat("subject ", subject, ", serial ", serial_hex);
+  OpenSslCharsPtr hex(bn ? BN_bn2hex(bn.get()) : nullptr);
+  return absl::StrCat("subject ", subject, ", serial ", hex ? hex.get() : "?");
 }
 
 absl::Status EnsureDirectory(const std::string& dir) {
@@ -462,13 +457,10 @@ class CeremonyRun {
   absl::Status IntermediateSteps() {
     auto root_pem = ReadFileBounded(script_.root_certificate, kMaxRootCertBytes);
     if (!root_pem.ok()) return pkcs11::WithContext(root_pem.status(), "root.certificate");
-    BioPtr bio(BIO_new_mem_buf(root_pem->data(), static_cast<int>(root_pem->size())));
-    X509Ptr root(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-    ERR_clear_error();
-    if (!root) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("root.certificate: ", script_.root_certificate, " holds no PEM certificate"));
-    }
+    auto parsed =
+        ParseOnePemCertificate(*root_pem, absl::StrCat("root.certificate: ", script_.root_certificate));
+    if (!parsed.ok()) return parsed.status();
+    X509Ptr root = *std::move(parsed);
     if (X509_check_ca(root.get()) != 1 || X509_verify(root.get(), X509_get0_pubkey(root.get())) != 1) {
       ERR_clear_error();
       return absl::InvalidArgumentError(absl::StrCat("root.certificate: ", script_.root_certificate,

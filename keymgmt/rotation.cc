@@ -32,9 +32,6 @@ constexpr absl::Duration kOrphanGrace = absl::Hours(1);
 // %E4Y: exactly four digits (absl's %Y would read every digit that follows as the year).
 constexpr char kLabelTimeFormat[] = "%E4Y%m%dT%H%M%SZ";
 
-// An unreadable time never passes a validity check: InfinitePast as notAfter means "expired".
-absl::Time CertTime(const ASN1_TIME* t) { return Asn1TimeToTime(t).value_or(absl::InfinitePast()); }
-
 std::string LabelPrefix(const std::string& signer_id) { return signer_id + "/"; }
 
 // flock(2) on the policy's lock file for the rotation's lifetime; released by close.
@@ -73,24 +70,6 @@ absl::Status StepError(const std::string& signer, const char* step, const absl::
 
 std::string EndEntityLabel(const std::string& signer_id, absl::Time now) {
   return absl::StrCat(LabelPrefix(signer_id), absl::FormatTime(kLabelTimeFormat, now, absl::UTCTimeZone()));
-}
-
-absl::StatusOr<X509Ptr> ParseOnePemCertificate(std::string_view pem, std::string_view what) {
-  if (pem.size() > signing::kMaxChainBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Av(what), ": larger than ", signing::kMaxChainBytes, " bytes"));
-  }
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!cert) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(Av(what), ": no PEM certificate"));
-  }
-  // A second certificate in a file meant to hold one is a mistake worth stopping on.
-  X509Ptr extra(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  ERR_clear_error();
-  if (extra) return absl::InvalidArgumentError(absl::StrCat(Av(what), ": holds more than one certificate"));
-  return cert;
 }
 
 std::string BuildChainPem(const X509* ee, const X509* intermediate, const X509* root) {

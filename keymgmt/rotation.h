@@ -26,6 +26,7 @@
 #include "common/ec_curve.h"
 #include "common/openssl_ptr.h"
 #include "keymgmt/publication.h"
+#include "keymgmt/x509_builder.h"  // ParseOnePemCertificate
 #include "pkcs11/hsm_key.h"
 #include "pkcs11/session.h"
 #include "pkcs11/session_pool.h"
@@ -117,9 +118,6 @@ class Rotator {
 
 // "<signer>/<UTC yyyymmddThhmmssZ>"
 std::string EndEntityLabel(const std::string& signer_id, absl::Time now);
-
-// Parses exactly one PEM certificate (bounded), for policy files.
-absl::StatusOr<X509Ptr> ParseOnePemCertificate(std::string_view pem, std::string_view what);
 
 }  // namespace signet::keymgmt
 

@@ -1,5 +1,6 @@
 #include "keymgmt/x509_builder.h"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -7,7 +8,10 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
 #include "common/openssl_error.h"
+#include "common/time_text.h"
+#include "signing/chain.h"  // kMaxChainBytes
 
 namespace signet::keymgmt {
 namespace {
@@ -103,5 +107,25 @@ std::string CertDer(const X509* cert) {
   OpenSslBytesPtr owned(der);
   return std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
 }
+
+absl::StatusOr<X509Ptr> ParseOnePemCertificate(std::string_view pem, std::string_view what) {
+  if (pem.size() > signing::kMaxChainBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Av(what), ": larger than ", signing::kMaxChainBytes, " bytes"));
+  }
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!cert) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(absl::StrCat(Av(what), ": no PEM certificate"));
+  }
+  // A second certificate in a file meant to hold one is a mistake worth stopping on.
+  X509Ptr extra(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  if (extra) return absl::InvalidArgumentError(absl::StrCat(Av(what), ": holds more than one certificate"));
+  return cert;
+}
+
+absl::Time CertTime(const ASN1_TIME* t) { return Asn1TimeToTime(t).value_or(absl::InfinitePast()); }
 
 }  // namespace signet::keymgmt

@@ -6,6 +6,7 @@
 
 #include <ctime>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,6 +47,14 @@ std::string CertPem(const X509* cert);
 
 // DER of the certificate.
 std::string CertDer(const X509* cert);
+
+// Parses exactly one PEM certificate (at most 128 KiB) from a file meant to hold one; `what` names it
+// in messages. No certificate, or a second one, is InvalidArgument.
+absl::StatusOr<X509Ptr> ParseOnePemCertificate(std::string_view pem, std::string_view what);
+
+// notBefore/notAfter of a certificate this code made or already parsed; an unreadable time is
+// InfinitePast, which never passes a validity check ("expired" as notAfter).
+absl::Time CertTime(const ASN1_TIME* t);
 
 }  // namespace signet::keymgmt
 

@@ -1,7 +1,14 @@
 #include "daemon/batcher.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
+#include "common/ec_curve.h"
 #include "daemon/mozlog.h"
+#include "pkcs11/error.h"
+#include "signing/content_signature.h"
 #include "spdlog/spdlog.h"
 
 namespace signet::daemon {
@@ -42,10 +49,8 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(std::shared_ptr<pkcs11:
     leases.push_back(*std::move(lease));
   }
   b->completer_ = std::thread([raw = b.get()] { raw->CompleterLoop(); });
-  for (auto& lease : leases) {
-    b->workers_.emplace_back(
-        [raw = b.get(), l = std::move(lease)]() mutable { raw->WorkerLoop(std::move(l)); });
-  }
+  for (auto& lease : leases) b->StartWorker(std::move(lease));
+  if (options.call_timeout.count() > 0) b->watchdog_ = std::thread([raw = b.get()] { raw->WatchdogLoop(); });
   return b;
 }
 
@@ -53,6 +58,11 @@ Batcher::~Batcher() { Stop(); }
 
 absl::Status Batcher::Submit(std::vector<WorkItem>& items) {
   if (items.empty()) return absl::OkStatus();
+  if (down_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(down_mu_);
+    return absl::UnavailableError(
+        absl::StrCat("HSM unavailable (", down_why_, "); signetd is reconnecting, retry with backoff"));
+  }
   const std::string& id = items.front().signer->id;
   auto it = signers_.find(id);
   if (it == signers_.end()) return absl::NotFoundError(absl::StrCat("signer '", id, "' has no queue"));
@@ -92,7 +102,34 @@ Batcher::SignerQueue* Batcher::NextEligibleLocked() {
   return nullptr;
 }
 
-void Batcher::WorkerLoop(pkcs11::SessionPool::Lease lease) {
+void Batcher::StartWorker(std::optional<pkcs11::SessionPool::Lease> lease) {
+  auto w = std::make_shared<Worker>();
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  if (workers_stopping_) return;
+  w->thread = std::thread([this, w, l = std::move(lease)]() mutable {
+    // A replacement for an abandoned worker finds its own session: the hung one keeps its own.
+    for (auto backoff = std::chrono::milliseconds(50); !l.has_value();
+         backoff = std::min(backoff * 2, std::chrono::milliseconds(1000))) {
+      auto acquired = pool_->Acquire();
+      if (acquired.ok()) {
+        l.emplace(*std::move(acquired));
+        break;
+      }
+      spdlog::warn("batcher: replacement HSM worker: {}", Sv(acquired.status().message()));
+      std::unique_lock<std::mutex> stop_lock(mu_);
+      if (cv_.wait_for(stop_lock, backoff, [this] { return stopping_; })) break;
+    }
+    if (l.has_value() && !WorkerLoop(w, *l)) return;  // abandoned: the Batcher may be gone
+    {
+      std::lock_guard<std::mutex> exit_lock(workers_mu_);
+      w->exited = true;
+    }
+    workers_cv_.notify_all();
+  });
+  worker_states_.push_back(std::move(w));
+}
+
+bool Batcher::WorkerLoop(const std::shared_ptr<Worker>& w, pkcs11::SessionPool::Lease& lease) {
   const auto linger = absl::ToChronoMicroseconds(options_.max_linger);
   std::vector<WorkItem> batch;
   batch.reserve(options_.max_batch);
@@ -100,7 +137,7 @@ void Batcher::WorkerLoop(pkcs11::SessionPool::Lease lease) {
   while (true) {
     SignerQueue* q = nullptr;
     cv_.wait(lock, [&] { return (q = NextEligibleLocked()) != nullptr || (stopping_ && queued_ == 0); });
-    if (q == nullptr) return;  // stopping, and nothing left to drain
+    if (q == nullptr) return true;  // stopping, and nothing left to drain
     if (q->items.size() < options_.max_batch && linger.count() > 0 && !stopping_) {
       cv_.wait_for(lock, linger, [&] { return stopping_ || q->items.size() >= options_.max_batch; });
       if (q->items.empty() || q->active >= q->limit) continue;  // other workers took them meanwhile
@@ -119,50 +156,237 @@ void Batcher::WorkerLoop(pkcs11::SessionPool::Lease lease) {
     ++q->active;
     if (stopping_ && queued_ == 0) cv_.notify_all();  // idle workers waiting to drain may now exit
     lock.unlock();
-    if (hooks_.on_batch) hooks_.on_batch(n);
-    for (WorkItem& item : batch) Process(lease, item);
-    if (q->limit < options_.workers) {
-      // This signer's worker is its bottleneck while other cores have room: hand the answering over.
-      {
-        std::lock_guard<std::mutex> done_lock(done_mu_);
-        for (WorkItem& item : batch) done_.push_back(std::move(item));
-      }
-      done_cv_.notify_one();
-    } else {
-      // Every worker can sign for this signer: answering here costs no more CPU than a hand-off would.
-      CompleteAndRelease(batch);
+    {
+      std::lock_guard<std::mutex> wl(w->mu);
+      w->batch.swap(batch);
+      w->stored = 0;
+      w->queue = q;
     }
+    if (hooks_.on_batch) hooks_.on_batch(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (!Process(*w, lease, i)) return false;
+    }
+    {
+      std::lock_guard<std::mutex> wl(w->mu);
+      batch.swap(w->batch);
+    }
+    Finish(batch, q->limit < options_.workers);
+    batch.clear();
     lock.lock();
     --q->active;  // this worker loops and takes the signer's next batch itself if there is one
-    batch.clear();
   }
 }
 
-void Batcher::Process(pkcs11::SessionPool::Lease& lease, WorkItem& item) {
-  // The deadline first: once it passes, gRPC also marks the call cancelled, and the deadline is the
-  // more useful reason to report.
-  if (std::chrono::system_clock::now() >= item.call->deadline()) {
-    item.call->StoreResult(item.index,
-                           absl::DeadlineExceededError("deadline passed before the item reached the HSM"));
-    return;
+void Batcher::Finish(std::vector<WorkItem>& batch, bool limited) {
+  if (limited) {
+    // This signer's worker is its bottleneck while other cores have room: hand the answering over.
+    {
+      std::lock_guard<std::mutex> done_lock(done_mu_);
+      for (WorkItem& item : batch) done_.push_back(std::move(item));
+    }
+    done_cv_.notify_one();
+  } else {
+    // Every worker can sign for this signer: answering here costs no more CPU than a hand-off would.
+    CompleteAndRelease(batch);
   }
-  if (item.call->Cancelled()) {
-    item.call->StoreResult(item.index, absl::CancelledError("call cancelled before signing"));
-    return;
+}
+
+bool Batcher::Process(Worker& w, pkcs11::SessionPool::Lease& lease, size_t index) {
+  std::shared_ptr<pkcs11::HsmKey> key;
+  uint8_t digest[sizeof(WorkItem::digest)];
+  uint8_t digest_len = 0;
+  {
+    std::lock_guard<std::mutex> wl(w.mu);
+    if (w.abandoned) return false;
+    WorkItem& item = w.batch[index];
+    // The deadline first: once it passes, gRPC also marks the call cancelled, and the deadline is the
+    // more useful reason to report.
+    if (std::chrono::system_clock::now() >= item.call->deadline()) {
+      item.call->StoreResult(item.index,
+                             absl::DeadlineExceededError("deadline passed before the item reached the HSM"));
+      w.stored = index + 1;
+      return true;
+    }
+    if (item.call->Cancelled()) {
+      item.call->StoreResult(item.index, absl::CancelledError("call cancelled before signing"));
+      w.stored = index + 1;
+      return true;
+    }
+    // Copies: if this call hangs, the watchdog answers the item and this thread must not need it.
+    key = item.signer->key;
+    digest_len = item.digest_len;
+    std::memcpy(digest, item.digest, digest_len);
+    w.call_started_ns.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                            std::memory_order_release);
   }
   const auto start = std::chrono::steady_clock::now();
-  auto sig = item.signer->key->SignDigest(lease, std::span<const uint8_t>(item.digest, item.digest_len));
+  auto sig = key->SignDigest(lease, std::span<const uint8_t>(digest, digest_len));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (hooks_.on_sign) hooks_.on_sign(*item.signer, seconds, sig.ok());
-  if (!sig.ok()) {
-    if (sig.status().code() == absl::StatusCode::kUnavailable && hooks_.on_hsm_unavailable) {
-      hooks_.on_hsm_unavailable(sig.status());
+  absl::Status failure;
+  std::shared_ptr<const SignerState> bad_signer;
+  {
+    std::lock_guard<std::mutex> wl(w.mu);
+    w.call_started_ns.store(0, std::memory_order_release);
+    if (w.abandoned) return false;  // the watchdog answered this batch; the result is dropped
+    WorkItem& item = w.batch[index];
+    if (hooks_.on_sign) hooks_.on_sign(*item.signer, seconds, sig.ok());
+    if (!sig.ok() && sig.status().code() == absl::StatusCode::kDataLoss) {
+      // Malformed output from the HSM (a short signature): the same as a signature that fails its check.
+      bad_signer = item.signer;
+      failure = sig.status();
+      item.call->StoreResult(item.index, absl::UnavailableError(absl::StrCat(
+                                             "the HSM returned a bad signature (", failure.message(),
+                                             "); it was not returned, retry")));
+    } else if (!sig.ok()) {
+      failure = sig.status();
+      // The token's login is the daemon's business, not the caller's: UNAVAILABLE, not UNAUTHENTICATED.
+      if (auto rv = pkcs11::CkrOf(failure); rv.has_value() && pkcs11::IsLoginError(*rv)) {
+        failure = absl::UnavailableError(absl::StrCat("HSM login lost: ", failure.message()));
+      }
+      item.call->StoreResult(item.index, failure);
+    } else if (absl::Status check = CheckSignature(w, item, *sig); !check.ok()) {
+      // Never returned: the caller gets UNAVAILABLE, the operator a counter and an ERROR line.
+      bad_signer = item.signer;
+      failure = check;
+      item.call->StoreResult(
+          item.index, absl::UnavailableError(absl::StrCat("the HSM returned a bad signature (",
+                                                          check.message(), "); it was not returned, retry")));
+    } else {
+      item.call->StoreResult(item.index, std::span<const uint8_t>(*sig));
     }
-    item.call->StoreResult(item.index, sig.status());
-    return;
+    w.stored = index + 1;
   }
-  if (hooks_.on_hsm_ok) hooks_.on_hsm_ok();
-  item.call->StoreResult(item.index, std::span<const uint8_t>(*sig));
+  if (bad_signer != nullptr) {
+    if (hooks_.on_bad_signature) hooks_.on_bad_signature(*bad_signer, failure);
+  } else if (!failure.ok()) {
+    if (failure.code() == absl::StatusCode::kUnavailable && hooks_.on_hsm_unavailable) {
+      hooks_.on_hsm_unavailable(failure);
+    }
+  } else if (hooks_.on_hsm_ok) {
+    hooks_.on_hsm_ok();
+  }
+  return true;
+}
+
+absl::Status Batcher::CheckSignature(Worker& w, const WorkItem& item, std::span<const uint8_t> raw_rs) {
+  const EcCurveInfo& ci = GetEcCurveInfo(item.signer->curve);
+  if (raw_rs.size() != 2 * ci.field_bytes) {
+    w.strict_left = kStrictVerifications;
+    return absl::DataLossError(
+        absl::StrCat(raw_rs.size(), " bytes where ", Av(ci.name), " needs ", 2 * ci.field_bytes));
+  }
+  auto all_zero = [](std::span<const uint8_t> half) {
+    return std::all_of(half.begin(), half.end(), [](uint8_t b) { return b == 0; });
+  };
+  if (all_zero(raw_rs.first(ci.field_bytes)) || all_zero(raw_rs.last(ci.field_bytes))) {
+    w.strict_left = kStrictVerifications;
+    return absl::DataLossError("r or s is zero");
+  }
+  ++w.signed_count;
+  const bool sampled = options_.verify_every != 0 && w.signed_count % options_.verify_every == 0;
+  if (!sampled && w.strict_left == 0) return absl::OkStatus();
+  if (w.strict_left > 0) --w.strict_left;
+  absl::Status s = signing::VerifyDigest(item.signer->key->public_key(), item.signer->curve,
+                                         std::span<const uint8_t>(item.digest, item.digest_len), raw_rs);
+  if (!s.ok()) {
+    w.strict_left = kStrictVerifications;
+    return absl::DataLossError(absl::StrCat("does not verify with the key's public key: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+void Batcher::WatchdogLoop() {
+  const auto timeout = options_.call_timeout;
+  const auto period = std::clamp(timeout / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+  std::unique_lock<std::mutex> lock(watchdog_mu_);
+  while (!watchdog_cv_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
+    lock.unlock();
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const int64_t limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout).count();
+    std::vector<std::shared_ptr<Worker>> overdue;
+    {
+      std::lock_guard<std::mutex> wl(workers_mu_);
+      for (const auto& w : worker_states_) {
+        const int64_t started = w->call_started_ns.load(std::memory_order_acquire);
+        if (started != 0 && now - started > limit) overdue.push_back(w);
+      }
+    }
+    for (const auto& w : overdue) Abandon(*w);
+    lock.lock();
+  }
+}
+
+void Batcher::Abandon(Worker& w) {
+  std::vector<WorkItem> batch;
+  size_t stored = 0;
+  SignerQueue* q = nullptr;
+  {
+    std::lock_guard<std::mutex> wl(w.mu);
+    if (w.abandoned || w.call_started_ns.load(std::memory_order_acquire) == 0) return;  // it came back
+    w.abandoned = true;
+    batch.swap(w.batch);
+    stored = w.stored;
+    q = w.queue;
+  }
+  const auto timeout_ms = options_.call_timeout.count();
+  spdlog::error(
+      "batcher: an HSM call has not returned within hsm.call_timeout ({} ms); answering its batch of {} "
+      "and replacing the worker",
+      timeout_ms, batch.size());
+  const absl::Status status = absl::DeadlineExceededError(
+      absl::StrCat("the HSM did not answer within hsm.call_timeout (", timeout_ms, " ms)"));
+  for (size_t i = stored; i < batch.size(); ++i) batch[i].call->StoreResult(batch[i].index, status);
+  Finish(batch, q->limit < options_.workers);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --q->active;
+  }
+  cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(workers_mu_);
+    for (auto it = worker_states_.begin(); it != worker_states_.end(); ++it) {
+      if (it->get() != &w) continue;
+      (*it)->thread.detach();  // it returns (or not) on its own, touching only its Worker and session
+      worker_states_.erase(it);
+      break;
+    }
+  }
+  workers_cv_.notify_all();  // Stop may be waiting for the workers that remain
+  if (hooks_.on_call_timeout) hooks_.on_call_timeout();
+  if (hooks_.on_hsm_unavailable) {
+    hooks_.on_hsm_unavailable(absl::UnavailableError(
+        absl::StrCat("an HSM call did not return within hsm.call_timeout (", timeout_ms, " ms)")));
+  }
+  StartWorker(std::nullopt);
+}
+
+void Batcher::SetDown(const absl::Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(down_mu_);
+    down_why_ = std::string(why.message());
+  }
+  down_.store(true, std::memory_order_release);
+  FailQueued(
+      absl::UnavailableError(absl::StrCat("HSM unavailable (", why.message(), "); retry with backoff")));
+}
+
+void Batcher::SetUp() { down_.store(false, std::memory_order_release); }
+
+void Batcher::FailQueued(const absl::Status& why) {
+  std::vector<WorkItem> items;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (SignerQueue* q : order_) {
+      for (WorkItem& item : q->items) items.push_back(std::move(item));
+      q->items.clear();
+      q->depth.store(0, std::memory_order_relaxed);
+    }
+    queued_ = 0;
+  }
+  cv_.notify_all();  // workers waiting to drain at Stop may now leave
+  if (items.empty()) return;
+  for (WorkItem& item : items) item.call->StoreResult(item.index, why);
+  CompleteAndRelease(items);
 }
 
 void Batcher::CompleterLoop() {
@@ -194,7 +418,27 @@ void Batcher::Stop() {
       stopping_ = true;
     }
     cv_.notify_all();
-    for (auto& t : workers_) t.join();
+    // Workers drain the queues and leave; one stuck in an HSM call is abandoned by the watchdog meanwhile
+    // (and leaves worker_states_), so waiting here ends as long as there is a watchdog.
+    std::vector<std::shared_ptr<Worker>> workers;
+    {
+      std::unique_lock<std::mutex> lock(workers_mu_);
+      workers_stopping_ = true;
+      workers_cv_.wait(lock, [this] {
+        return std::all_of(worker_states_.begin(), worker_states_.end(),
+                           [](const std::shared_ptr<Worker>& w) { return w->exited; });
+      });
+      workers = worker_states_;
+    }
+    {
+      std::lock_guard<std::mutex> lock(watchdog_mu_);
+      watchdog_stop_ = true;
+    }
+    watchdog_cv_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
+    for (auto& w : workers) {
+      if (w->thread.joinable()) w->thread.join();
+    }
     {
       std::lock_guard<std::mutex> lock(done_mu_);
       done_stop_ = true;

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -66,14 +67,28 @@ struct BatcherOptions {
   size_t max_batch = 32;
   absl::Duration max_linger = absl::ZeroDuration();
   size_t queue_size = 4096;  // per signer
+  // An HSM call running longer than this is abandoned: its batch is answered DEADLINE_EXCEEDED, the
+  // worker is replaced (its thread finishes or hangs on its own), and the HSM is reported down.
+  // Zero: no watchdog.
+  std::chrono::milliseconds call_timeout{0};
+  // Every signature's length and encoding are checked; one in verify_every is also verified with the
+  // key's public key (1: all, 0: none). After a signature fails, the worker verifies every signature
+  // it makes for the next kStrictVerifications.
+  uint32_t verify_every = 0;
 };
 
 struct BatcherHooks {
   std::function<void(size_t batch_size)> on_batch;
   std::function<void(const SignerState& signer, double seconds, bool ok)> on_sign;
+  // A device-class failure (UNAVAILABLE from the HSM layer) or a call past call_timeout.
   std::function<void(const absl::Status& hsm_error)> on_hsm_unavailable;
   std::function<void()> on_hsm_ok;
+  std::function<void()> on_call_timeout;
+  // The HSM returned a signature that is malformed or does not verify; it was not returned.
+  std::function<void(const SignerState& signer, const absl::Status& why)> on_bad_signature;
 };
+
+inline constexpr uint32_t kStrictVerifications = 1024;
 
 class Batcher {
  public:
@@ -89,16 +104,50 @@ class Batcher {
   // after Stop(). All items must belong to one signer.
   absl::Status Submit(std::vector<WorkItem>& items);
 
-  // Stops taking work, lets the workers finish every queued item, joins them. Idempotent.
+  // Stops taking work, lets the workers finish every queued item, joins them (not those abandoned
+  // in a hung HSM call). Idempotent.
   void Stop();
+
+  // While down, Submit refuses with UNAVAILABLE naming `why`, and everything queued is answered so.
+  // Up again: Submit accepts. Both idempotent; called by whoever watches the HSM.
+  void SetDown(const absl::Status& why);
+  void SetUp();
+  bool down() const { return down_.load(std::memory_order_acquire); }
 
   size_t QueueDepth(const std::string& signer_id) const;
   const BatcherOptions& options() const { return options_; }
 
  private:
   Batcher(std::shared_ptr<pkcs11::SessionPool> pool, BatcherOptions options, BatcherHooks hooks);
-  void WorkerLoop(pkcs11::SessionPool::Lease lease);
-  void Process(pkcs11::SessionPool::Lease& lease, WorkItem& item);
+  // A worker's batch in flight, shared with the watchdog, which may take it over (abandon the worker)
+  // when an HSM call overruns call_timeout. The worker's thread holds it by shared_ptr, so an abandoned
+  // worker returning from its call much later touches only this, never the Batcher.
+  struct SignerQueue;
+  struct Worker {
+    std::mutex mu;                // the hand-over: the worker stores results, or the watchdog takes over
+    std::vector<WorkItem> batch;  // being signed
+    size_t stored = 0;            // batch[0, stored) have their results
+    bool abandoned = false;
+    std::atomic<int64_t> call_started_ns{0};  // steady clock; 0 when not in an HSM call
+    uint64_t signed_count = 0;                // this worker's signatures (sampling)
+    uint32_t strict_left = 0;                 // verify every signature while > 0
+    SignerQueue* queue = nullptr;             // whose batch it is
+    bool exited = false;                      // guarded by Batcher::workers_mu_
+    std::thread thread;                       // guarded by Batcher::workers_mu_
+  };
+  // Returns false when the watchdog abandoned this worker: the thread must then leave without touching
+  // the Batcher, which may be gone.
+  bool WorkerLoop(const std::shared_ptr<Worker>& w, pkcs11::SessionPool::Lease& lease);
+  // Signs one item; false when the watchdog took the batch over meanwhile (the thread must leave).
+  bool Process(Worker& w, pkcs11::SessionPool::Lease& lease, size_t index);
+  // Length, encoding and (sampled) verification of what the HSM returned.
+  absl::Status CheckSignature(Worker& w, const WorkItem& item, std::span<const uint8_t> raw_rs);
+  void StartWorker(std::optional<pkcs11::SessionPool::Lease> lease);
+  void WatchdogLoop();
+  void Abandon(Worker& w);
+  // Hands a finished batch to the completer (limited signer) or answers it here.
+  void Finish(std::vector<WorkItem>& batch, bool limited);
+  void FailQueued(const absl::Status& why);
 
   std::shared_ptr<pkcs11::SessionPool> pool_;
   const BatcherOptions options_;
@@ -124,7 +173,18 @@ class Batcher {
   std::condition_variable cv_;
   size_t queued_ = 0;  // items in all queues
   bool stopping_ = false;
-  std::vector<std::thread> workers_;
+  std::vector<std::thread> workers_;  // guarded by workers_mu_
+  std::mutex workers_mu_;
+  std::vector<std::shared_ptr<Worker>> worker_states_;  // guarded by workers_mu_
+  std::condition_variable workers_cv_;                  // a worker exited
+  bool workers_stopping_ = false;                       // guarded by workers_mu_
+  std::thread watchdog_;
+  std::mutex watchdog_mu_;
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;
+  std::atomic<bool> down_{false};
+  mutable std::mutex down_mu_;
+  std::string down_why_;  // guarded by down_mu_
   // Signed items of a signer limited to fewer workers than there are wait here for the completer
   // thread, which builds their results and audit lines, writes the lines, and answers the calls: that
   // signer's worker, its bottleneck, spends its time on the HSM while other cores do the rest. The

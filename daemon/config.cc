@@ -38,8 +38,8 @@ using yaml::Presence;
 using yaml::Shown;
 
 // Bounds that config.h leaves to the loader.
-constexpr size_t kMaxPathBytes = 4096;      // PATH_MAX
-constexpr size_t kMaxTokenBytes = 1024;     // label, serial=... or a pkcs11: URI
+constexpr size_t kMaxPathBytes = 4096;   // PATH_MAX
+constexpr size_t kMaxTokenBytes = 1024;  // label, serial=... or a pkcs11: URI
 constexpr size_t kMaxEnvNameBytes = 256;
 constexpr size_t kMaxKeyLabelBytes = 128;
 constexpr size_t kMaxX5uBytes = 2048;
@@ -48,10 +48,18 @@ constexpr size_t kMaxLoggerNameBytes = 64;
 constexpr absl::string_view kHttpsPrefix = "https://";
 constexpr size_t kMaxDnsNameBytes = 253;
 // The keys only a contentsignaturepki signer takes.
-constexpr absl::string_view kPkiSignerKeys[] = {
-    "curve",         "ee_name",       "intermediate_key_label", "intermediate_cert_file", "root_cert_file",
-    "root_sha256",   "validity",      "rotate_before",          "clock_skew",             "x5u_base_url",
-    "publication_dir", "x5u_ca_file"};
+constexpr absl::string_view kPkiSignerKeys[] = {"curve",
+                                                "ee_name",
+                                                "intermediate_key_label",
+                                                "intermediate_cert_file",
+                                                "root_cert_file",
+                                                "root_sha256",
+                                                "validity",
+                                                "rotate_before",
+                                                "clock_skew",
+                                                "x5u_base_url",
+                                                "publication_dir",
+                                                "x5u_ca_file"};
 
 // "host:port" or "[v6]:port"; the port is decimal 0..65535.
 bool ValidHostPort(absl::string_view s) {
@@ -87,7 +95,6 @@ bool ValidEnvName(absl::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
-
 
 class Parser : public yaml::StrictReader {
  public:
@@ -166,7 +173,9 @@ absl::Status Parser::ParseServer(const YAML::Node& node, ServerConfig* out) cons
 
 absl::Status Parser::ParseHsm(const YAML::Node& node, HsmConfig* out) const {
   absl::StatusOr<Fields> f =
-      Map(node, "hsm", {"module", "token", "pin_file", "pin_env", "health_timeout"}, /*null_ok=*/true);
+      Map(node, "hsm",
+          {"module", "token", "pin_file", "pin_env", "health_timeout", "call_timeout", "verify_every"},
+          /*null_ok=*/true);
   if (!f.ok()) return f.status();
   if (absl::Status s = String(*f, "module", Presence::kOptional, 1, kMaxPathBytes, &out->module); !s.ok())
     return s;
@@ -191,7 +200,17 @@ absl::Status Parser::ParseHsm(const YAML::Node& node, HsmConfig* out) const {
     return Err("hsm", "exactly one of pin_file or pin_env is required, got ",
                out->pin_file.has_value() ? "both" : "neither");
   }
-  return Duration(*f, "health_timeout", absl::Milliseconds(1), absl::Seconds(60), &out->health_timeout);
+  if (absl::Status s =
+          Duration(*f, "health_timeout", absl::Milliseconds(1), absl::Seconds(60), &out->health_timeout);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          Duration(*f, "call_timeout", absl::Milliseconds(10), absl::Minutes(10), &out->call_timeout);
+      !s.ok()) {
+    return s;
+  }
+  return Size(*f, "verify_every", 0, 1000000, &out->verify_every);
 }
 
 absl::Status Parser::ParseBatching(const YAML::Node& node, BatchingConfig* out) const {
@@ -249,12 +268,12 @@ absl::Status Parser::ParseSigners(const YAML::Node& node, const LimitsConfig& li
   std::map<std::string, size_t> ids;  // id -> index
   for (size_t i = 0; i < node.size(); ++i) {
     const std::string path = Index("signers", i);
-    absl::StatusOr<Fields> f = Map(node[i], path,
-                                   {"id", "type", "key_label", "x5u", "curve", "ee_name", "intermediate_key_label",
-                                    "intermediate_cert_file", "root_cert_file", "root_sha256", "validity",
-                                    "rotate_before", "clock_skew", "x5u_base_url", "publication_dir", "x5u_ca_file",
-                                    "hsm_concurrency"},
-                                   /*null_ok=*/false);
+    absl::StatusOr<Fields> f =
+        Map(node[i], path,
+            {"id", "type", "key_label", "x5u", "curve", "ee_name", "intermediate_key_label",
+             "intermediate_cert_file", "root_cert_file", "root_sha256", "validity", "rotate_before",
+             "clock_skew", "x5u_base_url", "publication_dir", "x5u_ca_file", "hsm_concurrency"},
+            /*null_ok=*/false);
     if (!f.ok()) return f.status();
     SignerConfig signer;
 
@@ -320,7 +339,8 @@ absl::Status Parser::ParsePkiSigner(const Fields& f, SignerConfig* signer) const
   std::string curve;
   if (absl::Status s = Enum(f, "curve", {"P-256", "P-384", "P-521"}, &curve); !s.ok()) return s;
   if (!curve.empty()) pki.curve = *EcCurveFromName(curve);
-  if (absl::Status s = String(f, "ee_name", Presence::kRequired, 1, kMaxDnsNameBytes, &pki.ee_name); !s.ok()) {
+  if (absl::Status s = String(f, "ee_name", Presence::kRequired, 1, kMaxDnsNameBytes, &pki.ee_name);
+      !s.ok()) {
     return s;
   }
   if (absl::Status s = ValidateDnsName(pki.ee_name, "ee_name", /*allow_wildcard=*/false); !s.ok()) {
@@ -336,22 +356,27 @@ absl::Status Parser::ParsePkiSigner(const Fields& f, SignerConfig* signer) const
                           std::pair{"publication_dir", &pki.publication_dir}}) {
     if (absl::Status s = String(f, key, Presence::kRequired, 1, kMaxPathBytes, out); !s.ok()) return s;
   }
-  if (absl::Status s = OptionalString(f, "x5u_ca_file", 1, kMaxPathBytes, &pki.x5u_ca_file); !s.ok()) return s;
+  if (absl::Status s = OptionalString(f, "x5u_ca_file", 1, kMaxPathBytes, &pki.x5u_ca_file); !s.ok())
+    return s;
 
   std::string pin;
   if (absl::Status s = String(f, "root_sha256", Presence::kRequired, 1, 128, &pin); !s.ok()) return s;
   absl::StatusOr<std::vector<uint8_t>> digest = HexDecode(pin, /*allow_colons=*/true);
   if (!digest.ok() || digest->size() != 32) {
-    return Err(f.PathOf("root_sha256"),
-               "must be the SHA-256 of the root certificate: 64 hex digits, colons allowed (as `signet ceremony` "
-               "prints it), got ", Shown(pin));
+    return Err(
+        f.PathOf("root_sha256"),
+        "must be the SHA-256 of the root certificate: 64 hex digits, colons allowed (as `signet ceremony` "
+        "prints it), got ",
+        Shown(pin));
   }
   pki.root_sha256 = *std::move(digest);
 
-  if (absl::Status s = Duration(f, "validity", absl::Hours(1), absl::Hours(24 * 3650), &pki.validity); !s.ok()) {
+  if (absl::Status s = Duration(f, "validity", absl::Hours(1), absl::Hours(24 * 3650), &pki.validity);
+      !s.ok()) {
     return s;
   }
-  if (absl::Status s = Duration(f, "rotate_before", absl::Minutes(1), absl::Hours(24 * 3650), &pki.rotate_before);
+  if (absl::Status s =
+          Duration(f, "rotate_before", absl::Minutes(1), absl::Hours(24 * 3650), &pki.rotate_before);
       !s.ok()) {
     return s;
   }
@@ -359,7 +384,8 @@ absl::Status Parser::ParsePkiSigner(const Fields& f, SignerConfig* signer) const
     return Err(f.PathOf("rotate_before"), "must be shorter than validity (",
                absl::FormatDuration(pki.validity), "), got ", absl::FormatDuration(pki.rotate_before));
   }
-  if (absl::Status s = Duration(f, "clock_skew", absl::ZeroDuration(), absl::Hours(1), &pki.clock_skew); !s.ok()) {
+  if (absl::Status s = Duration(f, "clock_skew", absl::ZeroDuration(), absl::Hours(1), &pki.clock_skew);
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<std::optional<std::string>> base = Scalar(f, "x5u_base_url", Presence::kRequired);
@@ -376,14 +402,17 @@ absl::Status Parser::ParsePkiSigner(const Fields& f, SignerConfig* signer) const
 
 absl::Status Parser::ParseRotation(const YAML::Node& node, const std::vector<SignerConfig>& signers,
                                    RotationConfig* out) const {
-  absl::StatusOr<Fields> f = Map(node, "rotation", {"mode", "check_interval", "reload_interval"}, /*null_ok=*/true);
+  absl::StatusOr<Fields> f =
+      Map(node, "rotation", {"mode", "check_interval", "reload_interval"}, /*null_ok=*/true);
   if (!f.ok()) return f.status();
   if (absl::Status s = Enum(*f, "mode", {"internal", "external"}, &out->mode); !s.ok()) return s;
-  if (absl::Status s = Duration(*f, "check_interval", absl::Seconds(1), absl::Hours(24), &out->check_interval);
+  if (absl::Status s =
+          Duration(*f, "check_interval", absl::Seconds(1), absl::Hours(24), &out->check_interval);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = Duration(*f, "reload_interval", absl::Milliseconds(100), absl::Hours(1), &out->reload_interval);
+  if (absl::Status s =
+          Duration(*f, "reload_interval", absl::Milliseconds(100), absl::Hours(1), &out->reload_interval);
       !s.ok()) {
     return s;
   }
@@ -484,7 +513,8 @@ absl::StatusOr<Config> Parser::Run(absl::string_view yaml) const {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ParseRotation(section("rotation"), config.signers, &config.rotation); !s.ok()) return s;
+  if (absl::Status s = ParseRotation(section("rotation"), config.signers, &config.rotation); !s.ok())
+    return s;
   if (absl::Status s = ParseLogging(section("logging"), &config.logging); !s.ok()) return s;
   return config;
 }

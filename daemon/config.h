@@ -39,6 +39,12 @@ struct HsmConfig {
   std::optional<std::string> pin_file;  // exactly one of pin_file / pin_env
   std::optional<std::string> pin_env;
   absl::Duration health_timeout = absl::Seconds(2);  // /__heartbeat__ HSM probe bound
+  // An HSM call (one signature) running longer is abandoned: its callers get DEADLINE_EXCEEDED, the
+  // worker is replaced and the HSM is marked down until a probe signature succeeds. 10ms..10m.
+  absl::Duration call_timeout = absl::Seconds(5);
+  // Every signature's length and encoding are checked; one in verify_every is also verified with the
+  // public key before it is returned (1: every one; 0: none). 0..1,000,000.
+  size_t verify_every = 64;
 };
 
 struct BatchingConfig {

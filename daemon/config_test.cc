@@ -38,6 +38,8 @@ constexpr char kHsm[] = R"(hsm:
   token: signet-test
   pin_file: /etc/signetd/hsm.pin
   health_timeout: 3s
+  call_timeout: 2s
+  verify_every: 16
 )";
 constexpr char kBatching[] = R"(batching:
   workers: 4
@@ -110,6 +112,8 @@ TEST(ConfigTest, FullConfigRoundTrips) {
   EXPECT_EQ(c->hsm.pin_file, "/etc/signetd/hsm.pin");
   EXPECT_FALSE(c->hsm.pin_env.has_value());
   EXPECT_EQ(c->hsm.health_timeout, absl::Seconds(3));
+  EXPECT_EQ(c->hsm.call_timeout, absl::Seconds(2));
+  EXPECT_EQ(c->hsm.verify_every, 16u);
   EXPECT_EQ(c->batching.workers, 4u);
   EXPECT_EQ(c->batching.max_batch, 64u);
   EXPECT_EQ(c->batching.max_linger, absl::Microseconds(500));
@@ -150,6 +154,8 @@ TEST(ConfigTest, DefaultsApplyWhenOptionalSectionsAreMissing) {
   EXPECT_FALSE(c->hsm.pin_file.has_value());
   EXPECT_EQ(c->hsm.pin_env, "SIGNET_PIN");
   EXPECT_EQ(c->hsm.health_timeout, absl::Seconds(2));
+  EXPECT_EQ(c->hsm.call_timeout, absl::Seconds(5));
+  EXPECT_EQ(c->hsm.verify_every, 64u);
   EXPECT_EQ(c->batching.workers, 0u);
   EXPECT_EQ(c->batching.max_batch, 32u);
   EXPECT_EQ(c->batching.max_linger, absl::ZeroDuration());
@@ -350,6 +356,11 @@ std::vector<BadCase> BadCases() {
        "hsm.health_timeout: ", "1ms..1m such as"},
       {"HealthTimeoutTooLong", edit("health_timeout: 3s", "health_timeout: 61s"),
        "hsm.health_timeout: ", "got '61s'"},
+      {"CallTimeoutTooShort", edit("call_timeout: 2s", "call_timeout: 5ms"), "hsm.call_timeout: ", "10ms..10m"},
+      {"CallTimeoutTooLong", edit("call_timeout: 2s", "call_timeout: 11m"), "hsm.call_timeout: ", "got '11m'"},
+      {"VerifyEveryTooLarge", edit("verify_every: 16", "verify_every: 1000001"), "hsm.verify_every: ",
+       "0..1000000"},
+      {"VerifyEveryNegative", edit("verify_every: 16", "verify_every: -1"), "hsm.verify_every: ", "got '-1'"},
       // Integers.
       {"WorkersNegative", edit("workers: 4", "workers: -1"),
        "batching.workers: ", "must be a non-negative integer in 0..256, got '-1'"},

@@ -6,6 +6,7 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server_builder.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -21,9 +22,10 @@
 #include "common/time_text.h"
 #include "daemon/mozlog.h"
 #include "daemon/rotation_setup.h"
-#include "pkcs11/key.h"
 #include "pkcs11/error.h"
+#include "pkcs11/key.h"
 #include "pkcs11/uri.h"
+#include "signing/content_signature.h"
 #include "spdlog/spdlog.h"
 
 namespace signet::daemon {
@@ -34,9 +36,11 @@ constexpr char kServiceName[] = "signet.v1.Signer";
 
 absl::StatusOr<BioPtr> ReadPemBio(const std::string& field, const std::string& path) {
   auto text = ReadFileBounded(path, kMaxPemBytes);
-  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
+  if (!text.ok())
+    return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || BIO_write(bio.get(), text->data(), static_cast<int>(text->size())) != static_cast<int>(text->size())) {
+  if (!bio ||
+      BIO_write(bio.get(), text->data(), static_cast<int>(text->size())) != static_cast<int>(text->size())) {
     return absl::InternalError("BIO_write failed");
   }
   return bio;
@@ -48,14 +52,18 @@ absl::Status ValidateTlsFiles(const TlsConfig& tls) {
   auto cert_bio = ReadPemBio("server.tls.cert_file", tls.cert_file);
   if (!cert_bio.ok()) return cert_bio.status();
   X509Ptr cert(PEM_read_bio_X509(cert_bio->get(), nullptr, nullptr, nullptr));
-  if (!cert) return absl::InvalidArgumentError(absl::StrCat("server.tls.cert_file: ", tls.cert_file, ": no PEM certificate"));
+  if (!cert)
+    return absl::InvalidArgumentError(
+        absl::StrCat("server.tls.cert_file: ", tls.cert_file, ": no PEM certificate"));
   auto key_bio = ReadPemBio("server.tls.key_file", tls.key_file);
   if (!key_bio.ok()) return key_bio.status();
   EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio->get(), nullptr, nullptr, nullptr));
-  if (!key) return absl::InvalidArgumentError(absl::StrCat("server.tls.key_file: ", tls.key_file, ": no PEM private key"));
-  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+  if (!key)
     return absl::InvalidArgumentError(
-        absl::StrCat("server.tls.key_file: ", tls.key_file, " does not match server.tls.cert_file ", tls.cert_file));
+        absl::StrCat("server.tls.key_file: ", tls.key_file, ": no PEM private key"));
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("server.tls.key_file: ", tls.key_file,
+                                                   " does not match server.tls.cert_file ", tls.cert_file));
   }
   auto ca_bio = ReadPemBio("server.tls.client_ca_file", tls.client_ca_file);
   if (!ca_bio.ok()) return ca_bio.status();
@@ -74,7 +82,8 @@ size_t DefaultWorkers(unsigned cores) {
   return std::max<size_t>(2, 2 * static_cast<size_t>(cores));
 }
 
-absl::StatusOr<std::unique_ptr<SignetServer>> SignetServer::Start(const Config& config, ServerOptions options) {
+absl::StatusOr<std::unique_ptr<SignetServer>> SignetServer::Start(const Config& config,
+                                                                  ServerOptions options) {
   std::unique_ptr<SignetServer> s(new SignetServer(config, std::move(options)));
   if (auto status = s->Init(); !status.ok()) {
     s->Shutdown();
@@ -93,7 +102,8 @@ absl::Status SignetServer::Init() {
   // HSM: module, token login, a pool with one session per worker plus one for control-plane work.
   absl::StatusOr<SecretBuffer> pin =
       config_.hsm.pin_file ? ReadSecretFile(*config_.hsm.pin_file) : ReadSecretEnv(*config_.hsm.pin_env);
-  if (!pin.ok()) return pkcs11::WithContext(pin.status(), config_.hsm.pin_file ? "hsm.pin_file" : "hsm.pin_env");
+  if (!pin.ok())
+    return pkcs11::WithContext(pin.status(), config_.hsm.pin_file ? "hsm.pin_file" : "hsm.pin_env");
   auto module = pkcs11::Module::Load(config_.hsm.module);
   if (!module.ok()) return pkcs11::WithContext(module.status(), "hsm.module");
   module_ = *std::move(module);
@@ -110,8 +120,11 @@ absl::Status SignetServer::Init() {
   bopts.max_linger = config_.batching.max_linger;
   bopts.queue_size = config_.batching.queue_size;
   pkcs11::SessionPoolOptions popts;
-  // One per worker, plus two for control-plane work (heartbeat probe, key lookups on refresh).
-  popts.max_sessions = bopts.workers + 2;
+  bopts.call_timeout = absl::ToChronoMilliseconds(config_.hsm.call_timeout);
+  bopts.verify_every = static_cast<uint32_t>(config_.hsm.verify_every);
+  // One per worker, as many again for workers replacing ones stuck in a hung HSM call, plus two for
+  // control-plane work (heartbeat probe, recovery probe, key lookups on refresh).
+  popts.max_sessions = 2 * bopts.workers + 2;
   auto pool = pkcs11::SessionPool::Create(token_, popts);
   if (!pool.ok()) return pool.status();
   pool_ = *std::move(pool);
@@ -150,8 +163,13 @@ absl::Status SignetServer::Init() {
     signer_metrics_[s.index].sign_seconds->Observe(seconds);
   };
   bhooks.on_hsm_unavailable = [this](const absl::Status& why) { SetHsmUp(false, why); };
-  bhooks.on_hsm_ok = [this] {
-    if (!hsm_up_.load(std::memory_order_relaxed)) SetHsmUp(true, absl::OkStatus());
+  bhooks.on_call_timeout = [this] { call_timeouts_->WithLabels({}).Inc(); };
+  bhooks.on_bad_signature = [this](const SignerState& s, const absl::Status& why) {
+    bad_signatures_->WithLabels({s.id}).Inc();
+    MozLog::Event(spdlog::level::err, "signet.hsm",
+                  {{"signer", s.id},
+                   {"key_id", s.key_id_hex},
+                   {"error", absl::StrCat("bad signature: ", why.message())}});
   };
   std::vector<BatcherSigner> batcher_signers;
   for (const SignerConfig& c : config_.signers) batcher_signers.push_back({c.id, c.hsm_concurrency});
@@ -173,16 +191,17 @@ absl::Status SignetServer::Init() {
   if (!hooks.audit) {
     // One line per item: borrowed fields, formatted into the worker's batch (MozLogBatch), no allocation.
     hooks.audit = [](const AuditRecord& r) {
-      const LogFieldView fields[] = {{"method", r.method}, {"request_id", r.request_id}, {"identity", r.identity},
-                                     {"signer", r.signer}, {"key_id", r.key_id},         {"input_sha256", r.input_sha256},
-                                     {"result", r.result}, {"error", r.error}};
+      const LogFieldView fields[] = {{"method", r.method},     {"request_id", r.request_id},
+                                     {"identity", r.identity}, {"signer", r.signer},
+                                     {"key_id", r.key_id},     {"input_sha256", r.input_sha256},
+                                     {"result", r.result},     {"error", r.error}};
       MozLog::EventViews(spdlog::level::info, "signet.audit",
                          std::span<const LogFieldView>(fields, r.error.empty() ? 7 : 8));
     };
   }
 
-  service_ = std::make_unique<SignerService>(registry_.get(), batcher_.get(), authorizer_.get(), config_.limits,
-                                             std::move(hooks));
+  service_ = std::make_unique<SignerService>(registry_.get(), batcher_.get(), authorizer_.get(),
+                                             config_.limits, std::move(hooks));
 
   // mTLS: the server requires a client certificate and verifies it against the client CA. Files are
   // watched, so replaced certificates apply to new connections without a restart.
@@ -199,7 +218,8 @@ absl::Status SignetServer::Init() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.server.listen, creds, &grpc_port_);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(config_.limits.max_message_bytes, INT32_MAX)));
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<size_t>(config_.limits.max_message_bytes, INT32_MAX)));
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
@@ -210,8 +230,9 @@ absl::Status SignetServer::Init() {
     handlers.heartbeat = [this] { return Heartbeat(); };
     handlers.metrics = [this] { return RenderMetrics(); };
     handlers.x5u_dir = config_.server.x5u_dir;
-    handlers.version_json = absl::StrCat("{\"source\":\"signet\",\"version\":\"", SIGNET_VERSION,
-                                         "\",\"commit\":\"", SIGNET_COMMIT, "\",\"build\":\"", SIGNET_BUILD, "\"}");
+    handlers.version_json =
+        absl::StrCat("{\"source\":\"signet\",\"version\":\"", SIGNET_VERSION, "\",\"commit\":\"",
+                     SIGNET_COMMIT, "\",\"build\":\"", SIGNET_BUILD, "\"}");
     auto http = HttpSidePort::Start(config_.server.http_listen, config_.server.tls, std::move(handlers));
     if (!http.ok()) return http.status();
     http_ = *std::move(http);
@@ -227,8 +248,10 @@ absl::Status SignetServer::Init() {
   server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   UpdateSignerHealth();
   if (any_pki) lifecycle_thread_ = std::thread([this] { LifecycleLoop(); });
-  spdlog::info("signetd: serving signet.v1.Signer on {} (port {}), HTTPS side port {}, {} HSM workers, {} signers",
-               config_.server.listen, grpc_port_, http_port(), bopts.workers, registry_->Ids().size());
+  recovery_thread_ = std::thread([this] { RecoveryLoop(); });
+  spdlog::info(
+      "signetd: serving signet.v1.Signer on {} (port {}), HTTPS side port {}, {} HSM workers, {} signers",
+      config_.server.listen, grpc_port_, http_port(), bopts.workers, registry_->Ids().size());
   return absl::OkStatus();
 }
 
@@ -238,23 +261,39 @@ void SignetServer::RegisterMetrics() {
   signatures_ = &metrics_.AddCounter("signet_signatures_total", "Items signed, by signer.", {"signer"});
   batch_size_ = &metrics_.AddHistogram("signet_batch_size", "Items an HSM worker took at once.", {},
                                        {1, 2, 4, 8, 16, 32, 64, 128, 256});
-  sign_seconds_ = &metrics_.AddHistogram("signet_hsm_sign_seconds", "Latency of one HSM signature (C_SignInit+C_Sign).",
-                                         {"signer"}, ExponentialBuckets(0.00005, 2, 16));
+  sign_seconds_ =
+      &metrics_.AddHistogram("signet_hsm_sign_seconds", "Latency of one HSM signature (C_SignInit+C_Sign).",
+                             {"signer"}, ExponentialBuckets(0.00005, 2, 16));
   Histogram& call_seconds = metrics_.AddHistogram(
-      "signet_call_seconds", "Sign and SignHash calls: seconds from the handler to the answer (queue, HSM, encoding).",
-      {"method"}, ExponentialBuckets(0.00005, 2, 16));
+      "signet_call_seconds",
+      "Sign and SignHash calls: seconds from the handler to the answer (queue, HSM, encoding).", {"method"},
+      ExponentialBuckets(0.00005, 2, 16));
   call_seconds_sign_ = &call_seconds.WithLabels({"Sign"});
   call_seconds_sign_hash_ = &call_seconds.WithLabels({"SignHash"});
-  hsm_up_gauge_ = &metrics_.AddGauge("signet_hsm_up", "1 when the last HSM operation succeeded.");
+  hsm_up_gauge_ =
+      &metrics_.AddGauge("signet_hsm_up", "1 while the HSM is serving; 0 while signetd is recovering it.");
   hsm_up_gauge_->WithLabels({}).Set(1);
-  metrics_.AddCallbackGauge("signet_queue_depth", "Items waiting for an HSM worker, by signer.", {"signer"}, [this] {
-    std::vector<GaugeSample> out;
-    if (!batcher_ || !registry_) return out;
-    for (const auto& id : registry_->Ids()) {
-      out.push_back({{id}, static_cast<double>(batcher_->QueueDepth(id))});
-    }
-    return out;
-  });
+  recoveries_ =
+      &metrics_.AddCounter("signet_hsm_recoveries_total", "HSM outages signetd recovered from by itself.");
+  reinitializations_ = &metrics_.AddCounter(
+      "signet_hsm_reinitializations_total",
+      "PKCS#11 module reinitializations (C_Finalize + C_Initialize), by result.", {"result"});
+  call_timeouts_ =
+      &metrics_.AddCounter("signet_hsm_call_timeouts_total",
+                           "HSM calls abandoned after hsm.call_timeout (their worker was replaced).");
+  bad_signatures_ = &metrics_.AddCounter(
+      "signet_signature_check_failures_total",
+      "Signatures from the HSM that were malformed or did not verify, and so were not returned, by signer.",
+      {"signer"});
+  metrics_.AddCallbackGauge("signet_queue_depth", "Items waiting for an HSM worker, by signer.", {"signer"},
+                            [this] {
+                              std::vector<GaugeSample> out;
+                              if (!batcher_ || !registry_) return out;
+                              for (const auto& id : registry_->Ids()) {
+                                out.push_back({{id}, static_cast<double>(batcher_->QueueDepth(id))});
+                              }
+                              return out;
+                            });
   metrics_.AddCallbackGauge(
       "signet_certificate_expiry_seconds",
       "Seconds until a certificate expires, by signer and tier (ee, intermediate, root).", {"signer", "tier"},
@@ -263,9 +302,9 @@ void SignetServer::RegisterMetrics() {
         if (!registry_) return out;
         const int64_t now = absl::ToUnixSeconds(Now());
         for (const auto& s : registry_->All()) {
-          for (auto [tier, not_after] : {std::pair{"ee", s->not_after_unix},
-                                         std::pair{"intermediate", s->intermediate_not_after_unix},
-                                         std::pair{"root", s->root_not_after_unix}}) {
+          for (auto [tier, not_after] :
+               {std::pair{"ee", s->not_after_unix}, std::pair{"intermediate", s->intermediate_not_after_unix},
+                std::pair{"root", s->root_not_after_unix}}) {
             if (not_after > 0) out.push_back({{s->id, tier}, static_cast<double>(not_after - now)});
           }
         }
@@ -274,12 +313,12 @@ void SignetServer::RegisterMetrics() {
   rotations_ = &metrics_.AddCounter("signet_rotations_total",
                                     "Rotation checks by signer and result (rotated, not_due, failed).",
                                     {"signer", "result"});
-  rotation_last_ok_ = &metrics_.AddGauge("signet_rotation_last_success_timestamp_seconds",
-                                         "When the last rotation check of a signer succeeded (Unix time).",
-                                         {"signer"});
-  key_changes_ = &metrics_.AddCounter("signet_signer_key_changes_total",
-                                      "Times a signer switched to another key (or to none) without a restart.",
-                                      {"signer"});
+  rotation_last_ok_ =
+      &metrics_.AddGauge("signet_rotation_last_success_timestamp_seconds",
+                         "When the last rotation check of a signer succeeded (Unix time).", {"signer"});
+  key_changes_ = &metrics_.AddCounter(
+      "signet_signer_key_changes_total",
+      "Times a signer switched to another key (or to none) without a restart.", {"signer"});
 }
 
 CounterChild& SignetServer::RequestCounter(std::string_view method, grpc::StatusCode code) {
@@ -378,6 +417,17 @@ void SignetServer::LifecycleLoop() {
 void SignetServer::SetHsmUp(bool up, const absl::Status& why) {
   if (hsm_up_.exchange(up) == up) return;  // only transitions are acted on
   hsm_up_gauge_->WithLabels({}).Set(up ? 1 : 0);
+  if (batcher_) {
+    if (up) {
+      batcher_->SetUp();
+    } else {
+      batcher_->SetDown(why);  // fail fast while down; what is queued is answered now
+    }
+  }
+  if (!up) {
+    { std::lock_guard<std::mutex> lock(recovery_mu_); }
+    recovery_cv_.notify_all();
+  }
   if (server_ && !draining_.load()) {
     if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(kServiceName, up);
   }
@@ -386,6 +436,87 @@ void SignetServer::SetHsmUp(bool up, const absl::Status& why) {
   } else {
     MozLog::Event(spdlog::level::err, "signet.hsm", {{"state", "down"}, {"error", Sv(why.message())}});
   }
+}
+
+void SignetServer::RecoveryLoop() {
+  constexpr auto kMinBackoff = std::chrono::milliseconds(50);
+  constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+  auto backoff = kMinBackoff;
+  std::unique_lock<std::mutex> lock(recovery_mu_);
+  while (true) {
+    recovery_cv_.wait(lock, [this] { return recovery_stop_ || !hsm_up_.load(); });
+    if (recovery_stop_) return;
+    if (recovery_cv_.wait_for(lock, backoff, [this] { return recovery_stop_; })) return;
+    lock.unlock();
+    const absl::Status s = TryRecover();
+    if (s.ok()) {
+      recoveries_->WithLabels({}).Inc();
+      SetHsmUp(true, absl::OkStatus());
+      UpdateSignerHealth();
+      backoff = kMinBackoff;
+    } else {
+      spdlog::warn("signetd: HSM still unavailable ({}); next try in {} ms", Sv(s.message()),
+                   std::min(backoff * 2, kMaxBackoff).count());
+      backoff = std::min(backoff * 2, kMaxBackoff);
+    }
+    lock.lock();
+  }
+}
+
+absl::Status SignetServer::TryRecover() {
+  absl::Status s = Canary();
+  if (s.ok()) return s;
+  // The device or the module lost its state (a network HSM restarted, the library was finalized):
+  // sessions and logins will not come back by themselves. Start the module afresh; sessions, logins
+  // and key handles are then redone as they are next used.
+  const std::optional<CK_RV> rv = pkcs11::CkrOf(s);
+  if (!rv.has_value() || !pkcs11::IsDeviceError(*rv)) return s;
+  absl::Status r = module_->Reinitialize(std::chrono::milliseconds(500));
+  reinitializations_->WithLabels({r.ok() ? "ok" : "failed"}).Inc();
+  if (!r.ok()) return pkcs11::WithContext(s, absl::StrCat("and ", r.message()));
+  return Canary();
+}
+
+absl::Status SignetServer::Canary() {
+  // A probe signature with a serving key, verified: the only proof that signing works again (a session
+  // check passes while C_Sign still fails). Without any key, a session check.
+  std::shared_ptr<pkcs11::HsmKey> key;
+  for (const auto& signer : registry_->All()) {
+    if (signer->key != nullptr) {
+      key = signer->key;
+      break;
+    }
+  }
+  if (canary_running_->exchange(true))
+    return absl::UnavailableError("the previous HSM probe has not returned");
+  auto promise = std::make_shared<std::promise<absl::Status>>();
+  auto future = promise->get_future();
+  std::thread([promise, key, pool = pool_, running = canary_running_] {
+    absl::Status s;
+    if (key != nullptr) {
+      const EcCurveInfo& ci = GetEcCurveInfo(key->curve());
+      static constexpr char kProbe[] = "signet HSM recovery probe";
+      uint8_t digest[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      if (EVP_Digest(kProbe, sizeof(kProbe) - 1, digest, &len, ci.md(), nullptr) != 1) {
+        s = absl::InternalError("EVP_Digest failed");
+      } else {
+        auto sig = key->SignDigest(std::span<const uint8_t>(digest, len));
+        s = sig.ok() ? signing::VerifyDigest(key->public_key(), key->curve(),
+                                             std::span<const uint8_t>(digest, len), *sig)
+                     : sig.status();
+      }
+    } else {
+      s = pool->Run([](pkcs11::Session& session) { return session.State().status(); });
+    }
+    running->store(false);
+    promise->set_value(std::move(s));
+  }).detach();
+  if (future.wait_for(absl::ToChronoMilliseconds(config_.hsm.call_timeout)) != std::future_status::ready) {
+    return absl::DeadlineExceededError(absl::StrCat("the HSM probe did not answer within hsm.call_timeout (",
+                                                    absl::FormatDuration(config_.hsm.call_timeout), ")"));
+  }
+  return future.get();
 }
 
 HeartbeatReport SignetServer::Heartbeat() {
@@ -399,8 +530,8 @@ HeartbeatReport SignetServer::Heartbeat() {
   auto promise = std::make_shared<std::promise<Probe>>();
   auto future = promise->get_future();
   std::shared_ptr<pkcs11::SessionPool> pool = pool_;
-  std::vector<std::shared_ptr<const SignerState>> signers = registry_ ? registry_->All()
-                                                                      : std::vector<std::shared_ptr<const SignerState>>{};
+  std::vector<std::shared_ptr<const SignerState>> signers =
+      registry_ ? registry_->All() : std::vector<std::shared_ptr<const SignerState>>{};
   std::thread([promise, pool, signers] {
     Probe p;
     absl::Status s = pool ? pool->Run([&](pkcs11::Session& session) -> absl::Status {
@@ -408,12 +539,13 @@ HeartbeatReport SignetServer::Heartbeat() {
       if (!state.ok()) return state.status();
       p.keys.clear();
       for (const auto& signer : signers) {
-        p.keys.emplace_back(signer->id,
-                            signer->key != nullptr &&
-                                pkcs11::FindPrivateKeyHandle(session, signer->key->info().id).ok());
+        p.keys.emplace_back(
+            signer->id,
+            signer->key != nullptr && pkcs11::FindPrivateKeyHandle(session, signer->key->info().id).ok());
       }
       return absl::OkStatus();
-    }) : absl::UnavailableError("no HSM session pool");
+    })
+                          : absl::UnavailableError("no HSM session pool");
     p.hsm_ok = s.ok();
     if (!s.ok()) p.hsm_error = std::string(s.message());
     promise->set_value(std::move(p));
@@ -430,10 +562,12 @@ HeartbeatReport SignetServer::Heartbeat() {
     SetHsmUp(false, absl::DeadlineExceededError("HSM probe timed out"));
   } else {
     Probe p = future.get();
-    // gRPC health follows the probe: per signer by key presence, overall by the HSM answering.
-    // The probe is the authority on the HSM both ways: a successful probe brings health back after
-    // an outage even when no traffic arrives to prove it.
-    SetHsmUp(p.hsm_ok, p.hsm_ok ? absl::OkStatus() : absl::UnavailableError(p.hsm_error));
+    // gRPC health follows the probe: per signer by key presence, overall by the HSM answering. A
+    // failed probe marks the HSM down; only the recovery loop's probe signature brings it back up (a
+    // session check passes while C_Sign may still fail).
+    if (!p.hsm_ok) SetHsmUp(false, absl::UnavailableError(p.hsm_error));
+    p.hsm_ok = p.hsm_ok && hsm_up_.load();
+    if (!p.hsm_ok && p.hsm_error.empty()) p.hsm_error = "signetd is recovering the HSM";
     if (server_ && !draining_.load()) {
       if (auto* health = server_->GetHealthCheckService()) {
         for (const auto& [id, present] : p.keys) {
@@ -449,7 +583,8 @@ HeartbeatReport SignetServer::Heartbeat() {
       const auto& [id, present] = p.keys[i];
       std::string name;
       AppendJsonString(id, &name);
-      absl::StrAppend(&keys_json, keys_json.empty() ? "" : ",", name, ":{\"key_present\":", present ? "true" : "false");
+      absl::StrAppend(&keys_json, keys_json.empty() ? "" : ",", name,
+                      ":{\"key_present\":", present ? "true" : "false");
       if (signers[i]->key == nullptr && !signers[i]->unavailable.empty()) {
         std::string why;
         AppendJsonString(signers[i]->unavailable, &why);
@@ -492,13 +627,20 @@ void SignetServer::Shutdown() {
     }
     health_cv_.notify_all();
     if (health_thread_.joinable()) health_thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(recovery_mu_);
+      recovery_stop_ = true;
+    }
+    recovery_cv_.notify_all();
+    if (recovery_thread_.joinable()) recovery_thread_.join();
     if (lifecycle_thread_.joinable()) lifecycle_thread_.join();
     if (server_) {
       draining_.store(true);
       // Shutdown() sets every service NOT_SERVING and ignores later updates while we drain.
       if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
       spdlog::info("signetd: draining (up to {})", absl::FormatDuration(config_.server.drain_timeout));
-      server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(config_.server.drain_timeout));
+      server_->Shutdown(std::chrono::system_clock::now() +
+                        absl::ToChronoMilliseconds(config_.server.drain_timeout));
     }
     if (batcher_) batcher_->Stop();
     if (http_) http_->Stop();

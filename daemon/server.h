@@ -3,16 +3,16 @@
 #ifndef SIGNET_DAEMON_SERVER_H_
 #define SIGNET_DAEMON_SERVER_H_
 
+#include <grpcpp/server.h>
+
 #include <array>
-#include <map>
-#include <memory>
 #include <atomic>
 #include <condition_variable>
-#include <thread>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
-
-#include <grpcpp/server.h>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "daemon/auth.h"
@@ -50,13 +50,14 @@ struct ServerOptions {
 };
 
 // Expiry warnings on /__heartbeat__, per certificate tier.
-inline constexpr absl::Duration kWarnEeExpiry = absl::Hours(24 * 15);             // 15 days
+inline constexpr absl::Duration kWarnEeExpiry = absl::Hours(24 * 15);                // 15 days
 inline constexpr absl::Duration kWarnIntermediateExpiry = absl::Hours(24 * 7 * 15);  // 15 weeks
-inline constexpr absl::Duration kWarnRootExpiry = absl::Hours(24 * 456);          // 15 months
+inline constexpr absl::Duration kWarnRootExpiry = absl::Hours(24 * 456);             // 15 months
 
 class SignetServer {
  public:
-  static absl::StatusOr<std::unique_ptr<SignetServer>> Start(const Config& config, ServerOptions options = {});
+  static absl::StatusOr<std::unique_ptr<SignetServer>> Start(const Config& config,
+                                                             ServerOptions options = {});
   ~SignetServer();
 
   // Stops accepting calls, lets in-flight calls finish within drain_timeout (then cancels them),
@@ -118,6 +119,11 @@ class SignetServer {
   absl::Status RotateAll(bool force);
   void LifecycleLoop();
   void SetHsmUp(bool up, const absl::Status& why);
+  // HSM recovery: while the HSM is down, probe it with backoff (50 ms doubling to 1 s) by signing a
+  // fixed digest and verifying it; after a device-class failure, reinitialize the module first.
+  void RecoveryLoop();
+  absl::Status TryRecover();
+  absl::Status Canary();
   void RegisterMetrics();
   std::shared_ptr<pkcs11::Module> module_;
   std::shared_ptr<pkcs11::Token> token_;
@@ -125,7 +131,7 @@ class SignetServer {
   std::unique_ptr<SignerRegistry> registry_;
   std::shared_ptr<pkcs11::SessionPool> rotation_pool_;  // read-write sessions for key generation
   std::map<std::string, std::unique_ptr<keymgmt::Rotator>> rotators_;  // internal mode only
-  std::mutex rotation_mu_;  // one rotation pass at a time
+  std::mutex rotation_mu_;                                             // one rotation pass at a time
   std::unique_ptr<Batcher> batcher_;
   std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<SignerService> service_;
@@ -137,6 +143,16 @@ class SignetServer {
   std::mutex health_mu_;
   std::condition_variable health_cv_;
   bool stopping_ = false;
+  std::thread recovery_thread_;
+  std::mutex recovery_mu_;
+  std::condition_variable recovery_cv_;
+  bool recovery_stop_ = false;  // guarded by recovery_mu_
+  // One probe signature at a time (a hung one keeps it); shared with the probe's detached thread.
+  std::shared_ptr<std::atomic<bool>> canary_running_ = std::make_shared<std::atomic<bool>>(false);
+  Counter* recoveries_ = nullptr;         // signet_hsm_recoveries_total
+  Counter* reinitializations_ = nullptr;  // signet_hsm_reinitializations_total{result}
+  Counter* call_timeouts_ = nullptr;      // signet_hsm_call_timeouts_total
+  Counter* bad_signatures_ = nullptr;     // signet_signature_check_failures_total{signer}
   int grpc_port_ = 0;
   std::once_flag shutdown_once_;
 };

@@ -276,7 +276,7 @@ absl::StatusOr<std::vector<uint8_t>> SignDigest(const Session& session, CK_OBJEC
   }
   if (len != expected) {
     // CKM_ECDSA returns r||s at the curve's size; anything else is a wrong key or a broken module.
-    return absl::InternalError(absl::StrCat("C_Sign returned ", len, " bytes; ", Av(GetEcCurveInfo(curve).name),
+    return absl::DataLossError(absl::StrCat("C_Sign returned ", len, " bytes; ", Av(GetEcCurveInfo(curve).name),
                                             " needs ", expected));
   }
   sig.resize(len);

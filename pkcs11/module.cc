@@ -85,8 +85,8 @@ absl::StatusOr<std::shared_ptr<Module>> Module::Load(const std::string& path) {
   if (functions->version.major != 2) {
     ::dlclose(handle);
     return absl::FailedPreconditionError(absl::StrCat("PKCS#11 module ", path, ": Cryptoki version ",
-                                                      functions->version.major, ".",
-                                                      functions->version.minor, " is not 2.x"));
+                                                      functions->version.major, ".", functions->version.minor,
+                                                      " is not 2.x"));
   }
 
   CK_C_INITIALIZE_ARGS args{};
@@ -114,6 +114,31 @@ Module::~Module() {
   if (handle_ != nullptr) ::dlclose(handle_);
   auto& loaded = LoadedModules();
   if (auto it = loaded.find(path_); it != loaded.end() && it->second.expired()) loaded.erase(it);
+}
+
+absl::Status Module::Reinitialize(std::chrono::milliseconds wait) {
+  std::unique_lock<std::shared_timed_mutex> exclusive(gate_, std::defer_lock);
+  if (!exclusive.try_lock_for(wait)) {
+    return absl::UnavailableError(absl::StrCat("PKCS#11 module ", path_,
+                                               ": not reinitialized: an HSM call is still ",
+                                               "in flight after ", wait.count(), " ms"));
+  }
+  std::lock_guard<std::mutex> lock(g_modules_mu);
+  // Whatever C_Finalize says (the module may already consider itself finalized), start afresh.
+  CK_RV rv = functions_->C_Finalize(nullptr);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  if (rv != CKR_OK && rv != CKR_CRYPTOKI_NOT_INITIALIZED) {
+    spdlog::warn("pkcs11: C_Finalize of {} before reinitializing: {}", path_, CkrName(rv));
+  }
+  CK_C_INITIALIZE_ARGS args{};
+  args.flags = CKF_OS_LOCKING_OK;
+  rv = functions_->C_Initialize(&args);
+  if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+    return WithContext(CkrToStatus("C_Initialize", rv),
+                       absl::StrCat("PKCS#11 module ", path_, ": reinitializing"));
+  }
+  spdlog::info("pkcs11: module {} reinitialized (generation {})", path_, generation_.load());
+  return absl::OkStatus();
 }
 
 void Module::LogCall(const char* function, CK_RV rv) const {

@@ -3,7 +3,11 @@
 #ifndef SIGNET_PKCS11_MODULE_H_
 #define SIGNET_PKCS11_MODULE_H_
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +59,21 @@ class Module {
     return Failure(function, rv);
   }
 
+  // Generation: moves each time Reinitialize() runs. Sessions opened under an older generation died
+  // with the old initialization; their handles may be reused by new sessions and must never be used
+  // or closed (Session checks).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+  // Held shared for a sequence of operations on a session (SessionPool::Run); Reinitialize holds it
+  // exclusively, so no operation is in flight while the module is finalized.
+  std::shared_timed_mutex& gate() const { return gate_; }
+
+  // C_Finalize, then C_Initialize: the way back when the module lost its device (a network HSM that
+  // restarted, CKR_CRYPTOKI_NOT_INITIALIZED). Waits up to `wait` for operations in flight to finish and
+  // refuses (UNAVAILABLE) when one does not: finalizing under a hung call is undefined behaviour.
+  // Sessions and logins are gone afterwards; SessionPool and Token redo them when next used.
+  absl::Status Reinitialize(std::chrono::milliseconds wait);
+
   // Slots; with token_present only those holding a token.
   absl::StatusOr<std::vector<CK_SLOT_ID>> Slots(bool token_present) const;
   absl::StatusOr<TokenInfo> GetTokenInfo(CK_SLOT_ID slot) const;
@@ -73,6 +92,8 @@ class Module {
   void* handle_ = nullptr;
   CK_FUNCTION_LIST* functions_ = nullptr;
   bool debug_ = false;
+  std::atomic<uint64_t> generation_{0};
+  mutable std::shared_timed_mutex gate_;
 };
 
 }  // namespace signet::pkcs11

@@ -2,6 +2,7 @@
 #ifndef SIGNET_PKCS11_SESSION_H_
 #define SIGNET_PKCS11_SESSION_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -21,22 +22,27 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   bool valid() const { return handle_ != CK_INVALID_HANDLE; }
+  // Opened before the module was last reinitialized: the handle is dead (and its number may belong to
+  // a new session now), so it is neither used nor closed.
+  bool stale() const { return module_ != nullptr && module_->generation() != generation_; }
   CK_SESSION_HANDLE handle() const { return handle_; }
   CK_SLOT_ID slot() const { return slot_; }
   const Module& module() const { return *module_; }
   const std::shared_ptr<Module>& shared_module() const { return module_; }
 
-  // C_GetSessionInfo: an error if the session is gone; the state tells whether the user is logged in.
+  // C_GetSessionInfo: an error if the session is gone (or stale); the state tells whether the user is
+  // logged in.
   absl::StatusOr<CK_STATE> State() const;
   void Close() noexcept;
 
  private:
-  Session(std::shared_ptr<Module> module, CK_SLOT_ID slot, CK_SESSION_HANDLE handle)
-      : module_(std::move(module)), slot_(slot), handle_(handle) {}
+  Session(std::shared_ptr<Module> module, CK_SLOT_ID slot, CK_SESSION_HANDLE handle, uint64_t generation)
+      : module_(std::move(module)), slot_(slot), handle_(handle), generation_(generation) {}
 
   std::shared_ptr<Module> module_;
   CK_SLOT_ID slot_ = 0;
   CK_SESSION_HANDLE handle_ = CK_INVALID_HANDLE;
+  uint64_t generation_ = 0;  // the module's generation when opened
 };
 
 inline bool IsUserState(CK_STATE state) {

@@ -13,8 +13,8 @@ absl::StatusOr<std::shared_ptr<SessionPool>> SessionPool::Create(std::shared_ptr
                                                                  SessionPoolOptions options) {
   if (token == nullptr) return absl::InvalidArgumentError("session pool needs a token");
   if (options.max_sessions == 0 || options.max_sessions > kMaxPoolSessions) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("session pool max_sessions must be 1..", kMaxPoolSessions, ", got ", options.max_sessions));
+    return absl::InvalidArgumentError(absl::StrCat("session pool max_sessions must be 1..", kMaxPoolSessions,
+                                                   ", got ", options.max_sessions));
   }
   if (options.acquire_timeout.count() <= 0) {
     return absl::InvalidArgumentError("session pool acquire_timeout must be positive");
@@ -57,8 +57,8 @@ absl::StatusOr<SessionPool::Lease> SessionPool::Acquire() {
       return true;
     };
     if (!cv_.wait_for(lock, options_.acquire_timeout, pick)) {
-      return absl::ResourceExhaustedError(absl::StrCat("no free HSM session among ", slots_.size(), " within ",
-                                                       options_.acquire_timeout.count(), " ms"));
+      return absl::ResourceExhaustedError(absl::StrCat("no free HSM session among ", slots_.size(),
+                                                       " within ", options_.acquire_timeout.count(), " ms"));
     }
     slots_[index].in_use = true;
   }
@@ -105,11 +105,12 @@ absl::Status SessionPool::EnsureLoggedIn(Slot& slot) {
 }
 
 absl::Status SessionPool::PrepareForUse(Slot& slot) {
-  if (!slot.session.valid()) return Reopen(slot);
+  if (!slot.session.valid() || slot.session.stale()) return Reopen(slot);
   if (std::chrono::steady_clock::now() - slot.last_used < options_.idle_check) return absl::OkStatus();
   auto state = slot.session.State();
   if (!state.ok()) {
-    spdlog::info("pkcs11: idle session failed its check ({}); opening a new one", Sv(state.status().message()));
+    spdlog::info("pkcs11: idle session failed its check ({}); opening a new one",
+                 Sv(state.status().message()));
     return Reopen(slot);
   }
   if (!IsUserState(*state)) return EnsureLoggedIn(slot);
@@ -121,12 +122,22 @@ absl::Status SessionPool::Recover(Lease& lease, const absl::Status& failure) {
   std::optional<CK_RV> rv = CkrOf(failure);
   if (!rv.has_value()) return failure;
   Slot& slot = slots_[lease.slot_];
-  if (IsSessionError(*rv)) {
+  if (IsSessionError(*rv) || IsLoginError(*rv)) {
+    // A fresh session, logged in (Reopen logs in again when the HSM forgot the login), for one retry.
     spdlog::info("pkcs11: {}; replacing the session", Sv(failure.message()));
     if (auto s = Reopen(slot); !s.ok()) return s;
+    if (IsLoginError(*rv)) {
+      auto state = slot.session.State();
+      if (!state.ok()) return state.status();
+      if (!IsUserState(*state)) {
+        relogins_.fetch_add(1, std::memory_order_relaxed);
+        if (auto s = token_->Relogin(); !s.ok()) return s;
+      }
+      epoch_.fetch_add(1, std::memory_order_acq_rel);
+    }
     return absl::OkStatus();
   }
-  if (IsLoginError(*rv) || IsHandleError(*rv)) {
+  if (IsHandleError(*rv)) {
     auto state = slot.session.State();
     if (!state.ok()) {
       if (auto s = Reopen(slot); !s.ok()) return s;
@@ -136,13 +147,16 @@ absl::Status SessionPool::Recover(Lease& lease, const absl::Status& failure) {
     if (!IsUserState(*state)) {
       relogins_.fetch_add(1, std::memory_order_relaxed);
       if (auto s = token_->Relogin(); !s.ok()) return s;
-    } else if (IsLoginError(*rv)) {
-      return failure;  // logged in, yet refused: retrying would not help
     }
     epoch_.fetch_add(1, std::memory_order_acq_rel);
     return absl::OkStatus();
   }
   return failure;
+}
+
+absl::Status SessionPool::Revive(Lease& lease) {
+  spdlog::info("pkcs11: session predates the module's reinitialization; opening a new one");
+  return Reopen(slots_[lease.slot_]);
 }
 
 SessionPool::Stats SessionPool::stats() const {

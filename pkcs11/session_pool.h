@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <type_traits>
 #include <vector>
 
@@ -61,8 +62,14 @@ class SessionPool : public std::enable_shared_from_this<SessionPool> {
   absl::Status Recover(Lease& lease, const absl::Status& failure);
 
   // Runs f(Session&) -> Status or StatusOr<T> on the lease, retrying once after a recoverable failure.
+  // Holds the module's gate shared throughout, so the module is not reinitialized under it; a session
+  // that died with an earlier initialization is replaced first.
   template <typename F>
   auto Run(Lease& lease, F&& f) -> std::invoke_result_t<F&, Session&> {
+    std::shared_lock<std::shared_timed_mutex> gate(token_->module()->gate());
+    if (lease.session().stale()) {
+      if (auto s = Revive(lease); !s.ok()) return s;
+    }
     auto result = f(lease.session());
     if (result.ok()) return result;
     if (!Recover(lease, StatusOf(result)).ok()) return result;
@@ -97,6 +104,7 @@ class SessionPool : public std::enable_shared_from_this<SessionPool> {
 
   SessionPool(std::shared_ptr<Token> token, SessionPoolOptions options);
   void Release(size_t slot);
+  absl::Status Revive(Lease& lease);
   absl::Status Reopen(Slot& slot);
   absl::Status EnsureLoggedIn(Slot& slot);
   absl::Status PrepareForUse(Slot& slot);

@@ -100,7 +100,7 @@ Token::~Token() {
     auto it = LiveTokens().find({module_->path(), info_.slot});
     if (it != LiveTokens().end() && it->second.expired()) LiveTokens().erase(it);
   }
-  if (anchor_.valid()) {
+  if (anchor_.valid() && !anchor_.stale()) {
     absl::Status s = SIGNET_P11(*module_, C_Logout, anchor_.handle());
     auto rv = CkrOf(s);
     if (!s.ok() && rv != CKR_USER_NOT_LOGGED_IN && rv != CKR_SESSION_HANDLE_INVALID) {

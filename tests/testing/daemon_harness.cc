@@ -136,6 +136,7 @@ absl::StatusOr<std::string> DaemonHarness::WriteConfigYaml() const {
       "  tls:\n    cert_file: ", c.server.tls.cert_file, "\n    key_file: ", c.server.tls.key_file,
       "\n    client_ca_file: ", c.server.tls.client_ca_file, "\n",
       "hsm:\n  module: ", c.hsm.module, "\n  token: ", c.hsm.token, "\n  pin_file: ", c.hsm.pin_file.value_or(""),
+      "\n  call_timeout: ", absl::FormatDuration(c.hsm.call_timeout), "\n  verify_every: ", c.hsm.verify_every,
       "\n", "batching:\n  workers: ", c.batching.workers, "\n  max_batch: ", c.batching.max_batch,
       "\n  queue_size: ", c.batching.queue_size, "\n", "logging:\n  level: ", c.logging.level,
       "\n  format: ", c.logging.format, "\n", "signers:\n");

@@ -207,7 +207,8 @@ function parseChain(pemBuf) {
   }
 }
 
-const oneLine = (name) => name.trim().replace(/\n/g, ', ');
+// X509Certificate names are one RDN a line, root first; print them like RFC 4514 (and Python) does.
+const oneLine = (name) => name.trim().split('\n').reverse().join(',');
 // validFromDate/validToDate arrived in Node 22.10; validFrom/validTo are OpenSSL's "Mon DD HH:MM:SS YYYY GMT".
 const notBefore = (c) => c.validFromDate ?? new Date(c.validFrom);
 const notAfter = (c) => c.validToDate ?? new Date(c.validTo);

@@ -126,15 +126,24 @@ function call(client, method, request) {
   });
 }
 
-async function signOverMtls(opts, data) {
+// The file's bytes; a file that cannot be read is a usage error naming the argument.
+function readFile(file, what) {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    console.error(`FAIL: cannot read ${what} ${file}: ${e.code ?? e.message}`);
+    process.exit(EXIT_USAGE);
+  }
+}
+
+async function signOverMtls(opts, files, data) {
   const { grpc, protoLoader } = loadGrpc();
   const protoDir = path.resolve(opts['proto-dir']);
   const definition = protoLoader.loadSync('signet/v1/signer.proto', {
     includeDirs: [protoDir], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true,
   });
   const { Signer } = grpc.loadPackageDefinition(definition).signet.v1;
-  const creds = grpc.credentials.createSsl(fs.readFileSync(opts.ca), fs.readFileSync(opts.key),
-                                           fs.readFileSync(opts.cert));
+  const creds = grpc.credentials.createSsl(files.ca, files.key, files.cert);
   const client = new Signer(opts.target, creds);
   try {
     const info = await call(client, 'GetSigner', { signer_id: opts.signer });
@@ -153,7 +162,7 @@ async function signOverMtls(opts, data) {
 
 // ---- the x5u chain -------------------------------------------------------------------------------------
 
-function fetchChain(url, x5uCa) {
+function fetchChain(url, x5uCaPem) {
   let parsed;
   try {
     parsed = new URL(url);
@@ -164,7 +173,7 @@ function fetchChain(url, x5uCa) {
     throw new CheckFailed('x5u', `${JSON.stringify(url)} is not an https:// URL (Firefox fetches chains only over HTTPS)`);
   }
   const options = { timeout: FETCH_TIMEOUT_MS };
-  if (x5uCa !== undefined) options.ca = fs.readFileSync(x5uCa);
+  if (x5uCaPem !== undefined) options.ca = x5uCaPem;
   return new Promise((resolve, reject) => {
     const req = https.get(url, options, (res) => {
       if (res.statusCode !== 200) {
@@ -301,12 +310,16 @@ function verifySignature({ key, curve }, result, data) {
 
 async function main() {
   const opts = parseCommandLine();
+  const files = {
+    ca: readFile(opts.ca, '--ca'), key: readFile(opts.key, '--key'), cert: readFile(opts.cert, '--cert'),
+    x5uCa: opts['x5u-ca'] === undefined ? undefined : readFile(opts['x5u-ca'], '--x5u-ca'),
+  };
   let data, source;
   if (opts.input === '-') {
     data = fs.readFileSync(0);
     source = 'stdin';
   } else if (opts.input !== undefined) {
-    data = fs.readFileSync(opts.input);
+    data = readFile(opts.input, '--input');
     source = opts.input;
   } else {
     data = Buffer.from(opts.text, 'utf8');
@@ -318,7 +331,7 @@ async function main() {
   }
 
   try {
-    const resp = await signOverMtls(opts, data);
+    const resp = await signOverMtls(opts, files, data);
     const item = resp.items.length === 1 ? resp.items[0] : undefined;
     if (item === undefined || item.outcome !== 'result') {
       const detail = item ? `code ${item.error.code}: ${item.error.message}` : `${resp.items.length} items`;
@@ -338,7 +351,7 @@ async function main() {
     }
 
     say('x5u', result.x5u);
-    const pem = await fetchChain(result.x5u, opts['x5u-ca']);
+    const pem = await fetchChain(result.x5u, files.x5uCa);
     const certs = parseChain(pem);
     say('chain', `${pem.length} bytes, 3 certificates (end entity, intermediate, root)`);
     const ee = verifyChain(certs, opts.pin, opts['ee-name'], new Date());

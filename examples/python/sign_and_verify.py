@@ -115,9 +115,14 @@ def generate_stubs(proto_dir, out_dir):
 
 # ---- small helpers -------------------------------------------------------------------------------------
 
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
+def read_file(path, what):
+    """The file's bytes; a file that cannot be read is a usage error naming the argument."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        print(f"FAIL: cannot read {what} {path}: {e.strerror}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 def colon_hex(digest):
@@ -149,11 +154,15 @@ def name_of(cert):
 
 # ---- the x5u chain -------------------------------------------------------------------------------------
 
-def fetch_chain(url, x5u_ca):
+def fetch_chain(url, x5u_ca_pem):
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme != "https" or not parsed.hostname:
         raise CheckFailed("x5u", f"{url!r} is not an https:// URL (Firefox fetches chains only over HTTPS)")
-    ctx = ssl.create_default_context(cafile=x5u_ca) if x5u_ca else ssl.create_default_context()
+    try:
+        ctx = ssl.create_default_context(cadata=x5u_ca_pem.decode("ascii")) if x5u_ca_pem \
+            else ssl.create_default_context()
+    except (ssl.SSLError, UnicodeDecodeError) as e:
+        raise Unavailable(f"--x5u-ca holds no usable PEM certificate: {e}") from e
     try:
         with urllib.request.urlopen(url, context=ctx, timeout=FETCH_TIMEOUT_SECONDS) as resp:
             body = resp.read(MAX_CHAIN_BYTES + 1)
@@ -348,11 +357,13 @@ def main():
     import grpc
     from cryptography.hazmat.primitives import serialization
 
+    ca, key, cert = read_file(args.ca, "--ca"), read_file(args.key, "--key"), read_file(args.cert, "--cert")
+    x5u_ca = read_file(args.x5u_ca, "--x5u-ca") if args.x5u_ca else None
     if args.input == "-":
         data = sys.stdin.buffer.read()
         source = "stdin"
     elif args.input is not None:
-        data = read_file(args.input)
+        data = read_file(args.input, "--input")
         source = args.input
     else:
         data = args.text.encode()
@@ -362,9 +373,7 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="signet-stubs-") as gen:
         pb, pb_grpc = generate_stubs(os.path.abspath(args.proto_dir), gen)
-        creds = grpc.ssl_channel_credentials(root_certificates=read_file(args.ca),
-                                             private_key=read_file(args.key),
-                                             certificate_chain=read_file(args.cert))
+        creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
         try:
             with grpc.secure_channel(args.target, creds) as channel:
                 stub = pb_grpc.SignerStub(channel)
@@ -396,7 +405,7 @@ def main():
 
     try:
         say("x5u", result.x5u)
-        pem = fetch_chain(result.x5u, args.x5u_ca)
+        pem = fetch_chain(result.x5u, x5u_ca)
         certs = parse_chain(pem)
         say("chain", f"{len(pem)} bytes, 3 certificates (end entity, intermediate, root)")
         now = datetime.datetime.now(datetime.timezone.utc)

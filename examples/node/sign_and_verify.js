@@ -356,7 +356,7 @@ async function main() {
     say('chain', `${pem.length} bytes, 3 certificates (end entity, intermediate, root)`);
     const ee = verifyChain(certs, opts.pin, opts['ee-name'], new Date());
     const spki = ee.key.export({ type: 'spki', format: 'der' });
-    if (result.public_key.length > 0 && !spki.equals(result.public_key)) {
+    if (!spki.equals(result.public_key)) { // include_public_key was set: Sign returns the SPKI of the key that signed
       throw new CheckFailed('ee-key', "the key that signed (Sign's public_key) is not the end entity's key");
     }
     ok("ee-key: the key that signed is the end entity's");

@@ -357,7 +357,8 @@ def main():
     import grpc
     from cryptography.hazmat.primitives import serialization
 
-    ca, key, cert = read_file(args.ca, "--ca"), read_file(args.key, "--key"), read_file(args.cert, "--cert")
+    ca, client_key = read_file(args.ca, "--ca"), read_file(args.key, "--key")
+    client_cert = read_file(args.cert, "--cert")
     x5u_ca = read_file(args.x5u_ca, "--x5u-ca") if args.x5u_ca else None
     if args.input == "-":
         data = sys.stdin.buffer.read()
@@ -373,7 +374,8 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="signet-stubs-") as gen:
         pb, pb_grpc = generate_stubs(os.path.abspath(args.proto_dir), gen)
-        creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+        creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=client_key,
+                                             certificate_chain=client_cert)
         try:
             with grpc.secure_channel(args.target, creds) as channel:
                 stub = pb_grpc.SignerStub(channel)
@@ -411,7 +413,7 @@ def main():
         now = datetime.datetime.now(datetime.timezone.utc)
         key = verify_chain(certs, args.pin, args.ee_name, now)
         spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        if result.public_key and result.public_key != spki:
+        if result.public_key != spki:  # include_public_key was set: Sign returns the SPKI of the key that signed
             raise CheckFailed("ee-key", "the key that signed (Sign's public_key) is not the end entity's key")
         ok("ee-key: the key that signed is the end entity's")
         der, hash_name = verify_signature(key, result, data)

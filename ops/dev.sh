@@ -2,7 +2,8 @@
 # Signet developer entry point.
 #   ops/dev.sh run    the quickstart: tokens, ceremonies, signetd with a rotating signer, sign and verify
 #                     (all under var/quickstart/; --once stops after the demo, --fresh starts over)
-#   ops/dev.sh test   install dependencies, configure, build (-Werror) and run the whole test suite
+#   ops/dev.sh test   install dependencies (Debian packages, examples/node's locked npm packages),
+#                     configure, build (-Werror) and run the whole test suite
 #   ops/dev.sh bench  signetd against the HSM's ceiling and p11-kit server, one table (--quick: < 1 min)
 #   ops/dev.sh build  configure and build only
 # Environment: BUILD_DIR (default build), JOBS (default nproc), SIGNET_SANITIZE (address,undefined | thread;
@@ -28,9 +29,26 @@ configure_and_build() {
   cmake --build "$BUILD_DIR" -j "$JOBS" "$@"
 }
 
+# examples/node/node_modules from package-lock.json (npm ci). Skipped when it was already installed from
+# this very lock: npm ci always starts over, so a stamp in node_modules records the lock it came from.
+# --ignore-scripts: none of the locked packages needs an install script to work.
+install_node_examples() {
+  local dir="$ROOT/examples/node" want
+  local stamp="$dir/node_modules/.signet-package-lock.sha256"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "examples/node/node_modules: installed from this package-lock.json"
+    return
+  fi
+  step "install the Node.js example's locked packages (npm ci --prefix examples/node)"
+  npm ci --prefix "$dir" --no-audit --no-fund --ignore-scripts
+  echo "$want" >"$stamp"
+}
+
 cmd_test() {
   step "install dependencies (Debian packages)"
   "$ROOT/ops/install-deps.sh"
+  install_node_examples
   configure_and_build
   step "run the test suite"
   if [ -n "$SANITIZE" ]; then

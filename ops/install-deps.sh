@@ -13,6 +13,14 @@ PACKAGES=(
   libyaml-cpp-dev libcpp-httplib-dev libgfshare-dev
   python3-grpcio python3-protobuf python3-cryptography
 )
+# Node.js for examples/node: Debian's nodejs and npm, but only when there is no node at all. Installing
+# Debian's nodejs where another Node.js already is (NodeSource's package, nvm, a tarball) would replace
+# or shadow it.
+if ! command -v node >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: $(command -v node) has no npm beside it; install the npm that comes with that Node.js" >&2
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

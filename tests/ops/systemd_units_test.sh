@@ -109,7 +109,8 @@ check_directives() {
   done
   local d1
   for d1 in "Type=exec" "ExecReload=/bin/kill -HUP \$MAINPID" "Restart=on-failure" "RestartPreventExitStatus=64 78" \
-            "RuntimeDirectory=signetd" "ExecStart=$WORK/bin/signetd --config /etc/signetd/signetd.yaml"; do
+            "RuntimeDirectory=signetd" "ExecStart=$WORK/bin/signetd --config /etc/signetd/signetd.yaml" \
+            "StartLimitBurst=3"; do
     grep -qxF -- "$d1" "$dir/signetd.service" || { echo "signetd.service: missing '$d1'" >&2; bad=1; }
   done
   for d1 in "Type=oneshot" "ExecStart=$WORK/bin/signet rotate --config /etc/signetd/signetd.yaml"; do

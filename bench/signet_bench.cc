@@ -6,7 +6,11 @@
 //       P11_KIT_SERVER_ADDRESS set, so every call crosses `p11-kit server` over a Unix socket.
 //   signet-bench daemon    --server H:P --ca-file CA --cert-file C --key-file K --signer ID
 //                          [--concurrency 32] [--items 1] [--channels 2] [--duration 5s] [--verify]
-//       closed loop: `concurrency` calls of `items` inputs each always in flight over mTLS.
+//       closed loop: `concurrency` calls of `items` inputs each always in flight over mTLS. The report
+//       counts signatures per key that signed, with when the first and the last arrived ("keys");
+//       --verify checks each signature against the key its key_id names, asking GetSigner once for
+//       each key_id not seen before, so a run may span a key rotation (a contentsignaturepki signer
+//       switching keys mid-run).
 //   signet-bench open-loop the daemon flags plus --rate CALLS_PER_SECOND: calls start on a fixed
 //       schedule whatever the answers do (a pacer thread), and latency counts from the scheduled start
 //       (no coordinated omission); start_lag_* says how late the pacer itself was.
@@ -36,6 +40,7 @@
 #include "common/ec_curve.h"
 #include "common/files.h"
 #include "common/secret.h"
+#include "common/sha256.h"
 #include "keymgmt/cli_args.h"
 #include "pkcs11/key.h"
 #include "pkcs11/module.h"
@@ -184,14 +189,38 @@ struct DaemonOptions {
 };
 
 class LoadGenerator {
+ private:
+  // Per key_id that signed: its count, its x5u, and (from GetSigner, for --verify) its public key.
+  struct KeySeen {
+    EvpPkeyPtr key;
+    EcCurve curve = EcCurve::kP384;
+    std::string x5u;       // GetSigner's
+    std::string x5u_seen;  // the Sign responses'
+    std::string spki_sha256;
+    uint64_t signatures = 0;
+    int64_t first_unix_ms = 0;  // when the first and the last answer signed with it arrived
+    int64_t last_unix_ms = 0;
+  };
+
  public:
   LoadGenerator(std::vector<std::unique_ptr<v1::Signer::Stub>> stubs, v1::SignRequest request,
-                DaemonOptions options, EvpPkeyPtr verify_key, EcCurve curve)
-      : stubs_(std::move(stubs)),
-        request_(std::move(request)),
-        options_(options),
-        verify_key_(std::move(verify_key)),
-        curve_(curve) {}
+                DaemonOptions options, EcCurve curve)
+      : stubs_(std::move(stubs)), request_(std::move(request)), options_(options), curve_(curve) {}
+
+  // A key the signer serves, from GetSigner: what --verify checks signatures with.
+  absl::Status AddKey(const v1::SignerInfo& info) {
+    auto curve = EcCurveFromName(info.curve());
+    if (!curve.ok()) return curve.status();
+    auto key = signing::PublicKeyFromSpkiDer(std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(info.public_key().data()), info.public_key().size()));
+    if (!key.ok()) return key.status();
+    KeySeen& k = keys_[info.key_id()];
+    k.key = *std::move(key);
+    k.curve = *curve;
+    k.x5u = info.x5u();
+    k.spki_sha256 = Sha256Hex(info.public_key());
+    return absl::OkStatus();
+  }
 
   absl::Status Run(const std::string& mode) {
     const auto t0 = Clock::now();
@@ -272,20 +301,71 @@ class LoadGenerator {
       }
       last_counted_ = now;
     }
+    if (call->status.ok()) {
+      const int64_t unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+      for (const auto& item : call->response.items()) {
+        if (!item.has_result()) continue;
+        KeySeen& k = keys_[item.result().key_id()];
+        if (counted) {
+          if (k.signatures++ == 0) k.first_unix_ms = unix_ms;
+          k.last_unix_ms = unix_ms;
+        }
+        if (k.x5u_seen.empty()) k.x5u_seen = item.result().x5u();
+        if (options_.verify && k.x5u_seen != item.result().x5u() && verify_error_.empty()) {
+          verify_error_ = absl::StrCat("key_id ", item.result().key_id(),
+                                       " came with two x5u URLs: ", k.x5u_seen, " and ", item.result().x5u());
+        }
+      }
+    }
     if (options_.verify && call->status.ok()) Verify(call->response);
     delete call;
     if (options_.rate <= 0 && now < end_) Start(now);
   }
 
+  // A key_id not seen before (the signer rotated): GetSigner, once, must now name that key.
+  KeySeen* VerifyKey(const std::string& key_id) {
+    KeySeen& k = keys_[key_id];
+    if (k.key) return &k;
+    v1::GetSignerRequest get;
+    get.set_signer_id(request_.signer_id());
+    v1::SignerInfo info;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status st = stubs_.front()->GetSigner(&ctx, get, &info);
+    absl::Status added =
+        !st.ok() ? absl::UnavailableError(st.error_message())
+        : info.key_id() != key_id
+            ? absl::FailedPreconditionError(absl::StrCat("GetSigner reports key_id ", info.key_id()))
+            : AddKey(info);
+    if (!added.ok()) {
+      if (verify_error_.empty()) {
+        verify_error_ = absl::StrCat("key_id ", key_id, " signed, but its key is unknown: ", added.message());
+      }
+      return nullptr;
+    }
+    return &k;
+  }
+
   void Verify(const v1::SignResponse& response) {
     for (int i = 0; i < response.items_size() && i < request_.inputs_size(); ++i) {
       if (!response.items(i).has_result()) continue;
+      const v1::SignResult& result = response.items(i).result();
+      KeySeen* k = VerifyKey(result.key_id());
+      if (k == nullptr) return;
+      if (result.x5u() != k->x5u && verify_error_.empty()) {
+        verify_error_ = absl::StrCat("key_id ", result.key_id(), " signed with x5u ", result.x5u(),
+                                     ", GetSigner says ", k->x5u);
+      }
       const std::string& data = request_.inputs(i);
       absl::Status s = signing::VerifyData(
-          verify_key_.get(), curve_,
+          k->key.get(), k->curve,
           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()),
-          response.items(i).result().signature());
-      if (!s.ok() && verify_error_.empty()) verify_error_ = absl::StrCat("item ", i, ": ", s.message());
+          result.signature());
+      if (!s.ok() && verify_error_.empty()) {
+        verify_error_ = absl::StrCat("item ", i, " (key_id ", result.key_id(), "): ", s.message());
+      }
       ++verified_;
     }
   }
@@ -310,26 +390,34 @@ class LoadGenerator {
     for (const auto& [code, n] : errors_) {
       absl::StrAppend(&errors, errors.empty() ? "" : ",", "\"", code, "\":", n);
     }
+    std::string keys;
+    for (const auto& [key_id, k] : keys_) {
+      if (k.signatures == 0) continue;
+      absl::StrAppend(&keys, keys.empty() ? "" : ",", "{\"key_id\":", JsonString(key_id),
+                      ",\"x5u\":", JsonString(k.x5u_seen), ",\"spki_sha256\":", JsonString(k.spki_sha256),
+                      ",\"signatures\":", k.signatures, ",\"first_unix_ms\":", k.first_unix_ms,
+                      ",\"last_unix_ms\":", k.last_unix_ms, "}");
+    }
     std::printf(
         "{\"mode\":%s,\"signer\":%s,\"curve\":%s,\"items\":%d,\"concurrency\":%d,\"channels\":%d,"
         "\"rate\":%.1f,\"calls\":%zu,\"calls_ok\":%llu,\"signatures\":%llu,\"seconds\":%.3f,"
         "\"sigs_per_s\":%.1f,\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
         "\"max_ms\":%.3f,\"verified\":%llu,\"start_lag_p50_ms\":%.3f,\"start_lag_p99_ms\":%.3f,"
-        "\"errors\":{%s}}\n",
+        "\"errors\":{%s},\"keys\":[%s]}\n",
         JsonString(mode).c_str(), JsonString(request_.signer_id()).c_str(),
         JsonString(GetEcCurveInfo(curve_).name).c_str(), options_.items, options_.concurrency,
         options_.channels, options_.rate, latencies_us_.size(), static_cast<unsigned long long>(calls_ok_),
         static_cast<unsigned long long>(signatures_), seconds, static_cast<double>(signatures_) / seconds,
         static_cast<double>(latencies_us_.size()) / seconds, pct(0.50), pct(0.90), pct(0.99),
         latencies_us_.empty() ? 0.0 : latencies_us_.back() / 1000.0,
-        static_cast<unsigned long long>(verified_), lag(0.5), lag(0.99), errors.c_str());
+        static_cast<unsigned long long>(verified_), lag(0.5), lag(0.99), errors.c_str(), keys.c_str());
   }
 
   std::vector<std::unique_ptr<v1::Signer::Stub>> stubs_;
   const v1::SignRequest request_;
   const DaemonOptions options_;
-  EvpPkeyPtr verify_key_;
   EcCurve curve_;
+  std::map<std::string, KeySeen> keys_;
   grpc::CompletionQueue cq_;
   std::atomic<bool> pacing_done_{false};
   Clock::time_point measure_from_, end_, last_counted_;
@@ -406,9 +494,6 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
   }
   auto curve = EcCurveFromName(info.curve());
   if (!curve.ok()) return curve.status();
-  auto key = signing::PublicKeyFromSpkiDer(std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(info.public_key().data()), info.public_key().size()));
-  if (!key.ok()) return key.status();
 
   v1::SignRequest request;
   request.set_signer_id(*signer);
@@ -417,7 +502,8 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
     std::snprintf(input.data(), input.size(), "signet-bench item %d ", i);
     request.add_inputs(std::move(input));
   }
-  LoadGenerator gen(std::move(stubs), std::move(request), o, *std::move(key), *curve);
+  LoadGenerator gen(std::move(stubs), std::move(request), o, *curve);
+  if (auto s = gen.AddKey(info); !s.ok()) return s;
   return gen.Run(mode);
 }
 

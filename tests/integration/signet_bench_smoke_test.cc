@@ -73,6 +73,13 @@ TEST_F(BenchSmokeTest, ClosedLoopSignsAndEverySignatureVerifies) {
     EXPECT_THAT(r.out, HasSubstr("\"errors\":{}")) << r;
     EXPECT_GT(Field(r.out, "signatures"), 0) << r;
     EXPECT_GT(Field(r.out, "verified"), 0) << r;
+    // One key signed everything; the report names it with its signature count.
+    EXPECT_TRUE(std::regex_search(
+        r.out,
+        std::regex(R"("keys":\[\{"key_id":"[0-9a-f]+","x5u":"[^"]*",)"
+                   R"("spki_sha256":"[0-9a-f]{64}","signatures":[1-9][0-9]*,"first_unix_ms":[1-9][0-9]*,)"
+                   R"("last_unix_ms":[1-9][0-9]*\}\]\})")))
+        << r;
     EXPECT_GE(Field(r.out, "p99_ms"), Field(r.out, "p50_ms")) << r;
   }
 }

@@ -56,7 +56,8 @@ void StopIfPinRejected(const absl::Status& status) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<SoftHsmToken>> SoftHsmToken::Create(const std::string& label) {
+absl::StatusOr<std::unique_ptr<SoftHsmToken>> SoftHsmToken::Create(const std::string& label,
+                                                                   const std::string& module_path) {
   // SoftHSM reads SOFTHSM2_CONF once, at C_Initialize: a second live instance would silently share the
   // first one's directory. Use AddToken for a second token in one test.
   if (pkcs11::Module::IsLoaded(SIGNET_SOFTHSM_MODULE)) {
@@ -67,7 +68,7 @@ absl::StatusOr<std::unique_ptr<SoftHsmToken>> SoftHsmToken::Create(const std::st
   if (!conf.ok()) return conf.status();
   t->conf_path_ = *conf;
   ::setenv("SOFTHSM2_CONF", t->conf_path_.c_str(), 1);
-  auto module = pkcs11::Module::Load(SIGNET_SOFTHSM_MODULE);
+  auto module = pkcs11::Module::Load(module_path);
   if (!module.ok()) return module.status();
   t->module_ = *std::move(module);
   auto token = t->AddToken(label);

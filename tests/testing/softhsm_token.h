@@ -33,7 +33,9 @@ class SoftHsmToken {
  public:
   // Creates the directory and config, points SOFTHSM2_CONF at it, loads SoftHSM, initializes a token
   // with `label`, sets the user PIN and logs in.
-  static absl::StatusOr<std::unique_ptr<SoftHsmToken>> Create(const std::string& label = "signet-test");
+  // `module_path` may name a module that forwards to SoftHSM (tests/fault/'s fault injector).
+  static absl::StatusOr<std::unique_ptr<SoftHsmToken>> Create(const std::string& label = "signet-test",
+                                                               const std::string& module_path = SIGNET_SOFTHSM_MODULE);
   ~SoftHsmToken();
 
   // Initializes one more token in the same SoftHSM instance (e.g. offline + online).

@@ -335,6 +335,12 @@ void Batcher::Abandon(Worker& w) {
       timeout_ms, batch.size());
   const absl::Status status = absl::DeadlineExceededError(
       absl::StrCat("the HSM did not answer within hsm.call_timeout (", timeout_ms, " ms)"));
+  // The HSM is reported down first, so new calls fail fast instead of queueing behind the hang.
+  if (hooks_.on_call_timeout) hooks_.on_call_timeout();
+  if (hooks_.on_hsm_unavailable) {
+    hooks_.on_hsm_unavailable(absl::UnavailableError(
+        absl::StrCat("an HSM call did not return within hsm.call_timeout (", timeout_ms, " ms)")));
+  }
   for (size_t i = stored; i < batch.size(); ++i) batch[i].call->StoreResult(batch[i].index, status);
   Finish(batch, q->limit < options_.workers);
   {
@@ -352,11 +358,6 @@ void Batcher::Abandon(Worker& w) {
     }
   }
   workers_cv_.notify_all();  // Stop may be waiting for the workers that remain
-  if (hooks_.on_call_timeout) hooks_.on_call_timeout();
-  if (hooks_.on_hsm_unavailable) {
-    hooks_.on_hsm_unavailable(absl::UnavailableError(
-        absl::StrCat("an HSM call did not return within hsm.call_timeout (", timeout_ms, " ms)")));
-  }
   StartWorker(std::nullopt);
 }
 

@@ -4,8 +4,6 @@
 // Exit codes, for service managers: 0 clean stop, 64 usage, 78 configuration error,
 // 69 HSM or listen address unavailable at start, 1 anything else.
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
+#include "common/hardening.h"
 #include "daemon/config.h"
 #include "daemon/mozlog.h"
 #include "daemon/server.h"
@@ -30,14 +29,13 @@ constexpr char kUsage[] =
     "usage: signetd --config FILE [--check-config]\n"
     "       signetd --version\n";
 
-// Keys live in the HSM, but the process still holds PINs and TLS keys: no core dumps, no ptrace by peers.
-void HardenProcess() {
-  struct rlimit none {0, 0};
-  setrlimit(RLIMIT_CORE, &none);
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
 int Run(int argc, char** argv) {
+  // Keys live in the HSM, but the process still holds the PIN and the TLS key: no core dumps, no
+  // ptrace by peers. First thing, before any file is read.
+  if (auto s = signet::DisableCoreDumps(); !s.ok()) {
+    std::cerr << "signetd: cannot disable core dumps: " << s.message() << "\n";
+    return 1;
+  }
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -63,8 +61,6 @@ int Run(int argc, char** argv) {
     std::cerr << "signetd: --config FILE is required\n" << kUsage;
     return kExitUsage;
   }
-  HardenProcess();
-
   auto config = signet::daemon::Config::Load(config_path);
   if (!config.ok()) {
     std::cerr << "signetd: " << config.status().message() << "\n";

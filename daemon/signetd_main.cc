@@ -17,6 +17,7 @@
 #include "daemon/config.h"
 #include "daemon/mozlog.h"
 #include "daemon/server.h"
+#include "daemon/tls.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -36,6 +37,9 @@ int Run(int argc, char** argv) {
     std::cerr << "signetd: cannot disable core dumps: " << s.message() << "\n";
     return 1;
   }
+  // gRPC reads its TLS 1.2 cipher list from the environment once, when the first credentials are
+  // built; set it before anything can touch gRPC (SECURITY.md, "TLS profile").
+  signet::daemon::UseSignetGrpcCipherSuites();
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -77,7 +81,6 @@ int Run(int argc, char** argv) {
 
   signet::daemon::MozLog::Install(config->logging.logger_name, spdlog::level::from_str(config->logging.level),
                                   /*json=*/config->logging.format == "mozlog");
-  ::setenv("GRPC_SSL_CIPHER_SUITES", signet::daemon::kIntermediateCipherSuites, 1);
 
   // Signals are taken synchronously by this thread; every other thread inherits the blocked mask.
   sigset_t signals;
@@ -112,12 +115,21 @@ int Run(int argc, char** argv) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      // TLS files are watched and reloaded automatically; SIGHUP only confirms they are valid now.
-      auto s = signet::daemon::ValidateTlsFiles(config->server.tls);
+      // Certificate files are watched and reloaded automatically; SIGHUP confirms they are valid now,
+      // and re-reads server.tls.crl_file (new handshakes use a newer CRL; a bad one changes nothing).
+      auto s = signet::daemon::ValidateTlsFiles(config->server.tls, /*check_crl=*/false);
       if (s.ok()) {
         spdlog::info("signetd: SIGHUP: TLS files valid; new connections use them");
       } else {
         spdlog::error("signetd: SIGHUP: {}", signet::Sv(s.message()));
+      }
+      if (config->server.tls.crl_file) {
+        auto crl = (*server)->ReloadCrl();
+        if (crl.ok()) {
+          spdlog::info("signetd: SIGHUP: server.tls.crl_file: {}", *crl);
+        } else {
+          spdlog::error("signetd: SIGHUP: {}", signet::Sv(crl.status().message()));
+        }
       }
       continue;
     }

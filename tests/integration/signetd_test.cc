@@ -365,11 +365,12 @@ TEST(SignetdStartTest, DefaultWorkersAreTwoPerCore) {
   EXPECT_EQ(daemon::DefaultWorkers(64), 128u);
 }
 
-TEST(SignetdStartTest, ConfiguredCrlIsRefusedNotIgnored) {
-  auto h = testing::DaemonHarness::Start([](daemon::Config& c) { c.server.tls.crl_file = "/etc/clients.crl"; });
+TEST(SignetdStartTest, AMissingCrlFileFailsStartRatherThanBeingIgnored) {
+  // An operator who configured revocation must never get a daemon that does not check it.
+  auto h = testing::DaemonHarness::Start([](daemon::Config& c) { c.server.tls.crl_file = "/nonexistent/clients.crl"; });
   ASSERT_FALSE(h.ok());
-  EXPECT_EQ(h.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(std::string(h.status().message()), ::testing::HasSubstr("server.tls.crl_file"));
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(h.status().message()), ::testing::HasSubstr("server.tls.crl_file: /nonexistent/clients.crl"));
 }
 
 TEST(SignetdStartTest, MissingSignerKeyFailsStartWithTheSignerNamed) {

@@ -15,6 +15,9 @@ export SOFTHSM2_CONF="$T/softhsm2.conf"
  echo "wrong-pin-$RANDOM" >"$T/wrong.pin")
 LOG="$T/all-output.log"
 source "$(dirname "${BASH_SOURCE[0]}")/cli_checks.sh"
+register_secret "$T/so.pin" "signet_cli_test SO PIN"
+register_secret "$T/user.pin" "signet_cli_test user PIN"
+register_secret "$T/wrong.pin" "signet_cli_test wrong PIN"
 
 H=(--token signet-cli --pin-file "$T/user.pin")
 expect "token init" 0 "initialized token 'signet-cli'" -- \
@@ -86,5 +89,6 @@ for f in so.pin user.pin wrong.pin; do
   fi
 done
 
+keep_log signet_cli_test
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

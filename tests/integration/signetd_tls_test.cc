@@ -101,6 +101,9 @@ class TlsProfileTest : public ::testing::TestWithParam<ServerKey> {
       WriteAll(tls.cert_file, keymgmt::CertPem(rsa.cert.get()));
       WriteAll(tls.key_file, *key_pem);
     }
+    // A hostile environment: signetd must set its own cipher list, not inherit this one (which would
+    // let every weak TLS 1.2 suite below through). This test process builds no gRPC credentials.
+    ::setenv("GRPC_SSL_CIPHER_SUITES", "ALL:eNULL:@SECLEVEL=0", 1);
     auto daemon = testing::SignetdProcess::Start(SIGNETD_BINARY, *harness_);
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = *std::move(daemon);

@@ -1,14 +1,13 @@
 #include "daemon/tls.h"
 
-#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -136,15 +135,17 @@ void WarnIfExpiring(const ClientCrl& c) {
   }
 }
 
-}  // namespace
 
-void UseSignetGrpcCipherSuites() { ::setenv("GRPC_SSL_CIPHER_SUITES", kIntermediateCipherSuites, 1); }
-
-absl::StatusOr<std::vector<ClientCrl>> LoadClientCrls(const TlsConfig& tls, absl::Time now) {
-  if (!tls.crl_file) return std::vector<ClientCrl>{};
+absl::StatusOr<std::string> ReadCrlFile(const TlsConfig& tls) {
   auto bytes = ReadFileBounded(*tls.crl_file, kMaxCrlFileBytes);
   if (!bytes.ok()) return absl::Status(bytes.status().code(), absl::StrCat(kField, ": ", bytes.status().message()));
-  auto parsed = ParseCrls(tls, *bytes);
+  return bytes;
+}
+
+// LoadClientCrls on bytes already read, so that what is checked is exactly what is recorded.
+absl::StatusOr<std::vector<ClientCrl>> ParseClientCrls(const TlsConfig& tls, const std::string& bytes,
+                                                       absl::Time now) {
+  auto parsed = ParseCrls(tls, bytes);
   if (!parsed.ok()) return parsed.status();
   auto cas = ReadClientCas(tls);
   if (!cas.ok()) return cas.status();
@@ -225,10 +226,22 @@ absl::StatusOr<std::vector<ClientCrl>> LoadClientCrls(const TlsConfig& tls, absl
   return out;
 }
 
+}  // namespace
+
+void UseSignetGrpcCipherSuites() { ::setenv("GRPC_SSL_CIPHER_SUITES", kIntermediateCipherSuites, 1); }
+
+absl::StatusOr<std::vector<ClientCrl>> LoadClientCrls(const TlsConfig& tls, absl::Time now) {
+  if (!tls.crl_file) return std::vector<ClientCrl>{};
+  auto bytes = ReadCrlFile(tls);
+  if (!bytes.ok()) return bytes.status();
+  return ParseClientCrls(tls, *bytes, now);
+}
+
 absl::StatusOr<std::unique_ptr<CrlDirectory>> CrlDirectory::Create(const TlsConfig& tls, absl::Time now) {
-  auto bytes = ReadFileBounded(*tls.crl_file, kMaxCrlFileBytes);
-  if (!bytes.ok()) return absl::Status(bytes.status().code(), absl::StrCat(kField, ": ", bytes.status().message()));
-  auto crls = LoadClientCrls(tls, now);
+  if (!tls.crl_file) return absl::InvalidArgumentError(absl::StrCat(kField, ": not configured"));
+  auto bytes = ReadCrlFile(tls);
+  if (!bytes.ok()) return bytes.status();
+  auto crls = ParseClientCrls(tls, *bytes, now);
   if (!crls.ok()) return crls.status();
 
   std::string base;
@@ -305,12 +318,12 @@ std::string CrlDirectory::SummaryLocked() const {
 }
 
 absl::StatusOr<std::string> CrlDirectory::Reload(absl::Time now) {
-  auto bytes = ReadFileBounded(*tls_.crl_file, kMaxCrlFileBytes);
-  if (!bytes.ok()) return absl::Status(bytes.status().code(), absl::StrCat(kField, ": ", bytes.status().message()));
+  auto bytes = ReadCrlFile(tls_);
+  if (!bytes.ok()) return bytes.status();
   const std::string sha = Sha256Hex(*bytes);
   // Validated even when unchanged: the CRL may have expired, or client_ca_file (which gRPC reloads by
   // itself) may have gained a CA without a CRL.
-  auto crls = LoadClientCrls(tls_, now);
+  auto crls = ParseClientCrls(tls_, *bytes, now);
   if (!crls.ok()) return crls.status();
   {
     std::lock_guard<std::mutex> lock(mu_);

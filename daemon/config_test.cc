@@ -213,8 +213,8 @@ TEST(ConfigTest, ExampleFileParses) {
   EXPECT_EQ(c->server.listen, d.server.listen);
   EXPECT_EQ(c->server.http_listen, d.server.http_listen);
   EXPECT_EQ(c->server.drain_timeout, d.server.drain_timeout);
-  // signetd refuses crl_file until CRL checking exists, so the example leaves it commented out.
-  EXPECT_FALSE(c->server.tls.crl_file.has_value());
+  // The example shows revocation on, as production should run.
+  EXPECT_EQ(c->server.tls.crl_file, "/etc/signetd/tls/clients.crl");
   EXPECT_TRUE(c->server.ready_file.has_value());
   EXPECT_EQ(c->hsm.module, d.hsm.module);
   EXPECT_EQ(c->hsm.health_timeout, d.hsm.health_timeout);

@@ -22,6 +22,7 @@
 #include "daemon/metrics.h"
 #include "daemon/signer_registry.h"
 #include "daemon/signer_service.h"
+#include "daemon/tls.h"  // kIntermediateCipherSuites, CrlDirectory
 #include "keymgmt/rotation.h"
 #include "pkcs11/module.h"
 #include "pkcs11/session_pool.h"
@@ -29,18 +30,13 @@
 
 namespace signet::daemon {
 
-// Mozilla's "intermediate" TLS 1.2 suites (ECDHE only: gRPC has no DHE parameters). TLS 1.3 suites
-// are OpenSSL's defaults, all of which the profile allows.
-inline constexpr char kIntermediateCipherSuites[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
 // batching.workers when the config says 0: two per core.
 size_t DefaultWorkers(unsigned cores);
 
 // Checks that the server certificate, its key and the client CA bundle parse and belong together,
-// so a bad file fails start-up with its name instead of failing every handshake later.
-absl::Status ValidateTlsFiles(const TlsConfig& tls);
+// and (with check_crl) that server.tls.crl_file passes LoadClientCrls, so a bad file fails start-up
+// with its name instead of failing every handshake later.
+absl::Status ValidateTlsFiles(const TlsConfig& tls, bool check_crl = true);
 
 // Optional observers and clocks, for tests and embedding; the defaults log and read the real clock.
 struct ServerOptions {
@@ -81,6 +77,9 @@ class SignetServer {
   // rotates if due (or `force`), then the registry is refreshed. Failures are logged at ERROR, counted
   // and returned; the current keys keep serving. A no-op in external mode.
   absl::Status RotateDue(bool force = false);
+  // SIGHUP: re-reads server.tls.crl_file; new handshakes use a newer CRL (CrlDirectory::Reload).
+  // Returns what is in use now, or why the file was refused (the CRLs in use stay in force).
+  absl::StatusOr<std::string> ReloadCrl();
   // One pass of the reload timer: picks up keys activated by any writer (this daemon, `signet rotate`,
   // another replica) and drops keys whose certificates expired.
   absl::Status RefreshSigners();
@@ -137,6 +136,7 @@ class SignetServer {
   std::unique_ptr<SignerService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpSidePort> http_;
+  std::unique_ptr<CrlDirectory> crl_dir_;  // server.tls.crl_file laid out for gRPC; null without one
   // Re-probes the HSM and keys every kHealthInterval so gRPC health follows reality without traffic.
   std::thread health_thread_;
   std::thread lifecycle_thread_;  // reload_interval: refresh signers; check_interval: rotate (internal)

@@ -4,8 +4,6 @@
 // Exit codes, for service managers: 0 clean stop, 64 usage, 78 configuration error,
 // 69 HSM or listen address unavailable at start, 1 anything else.
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,9 +13,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
+#include "common/hardening.h"
 #include "daemon/config.h"
 #include "daemon/mozlog.h"
 #include "daemon/server.h"
+#include "daemon/tls.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -30,14 +30,16 @@ constexpr char kUsage[] =
     "usage: signetd --config FILE [--check-config]\n"
     "       signetd --version\n";
 
-// Keys live in the HSM, but the process still holds PINs and TLS keys: no core dumps, no ptrace by peers.
-void HardenProcess() {
-  struct rlimit none {0, 0};
-  setrlimit(RLIMIT_CORE, &none);
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
 int Run(int argc, char** argv) {
+  // Keys live in the HSM, but the process still holds the PIN and the TLS key: no core dumps, no
+  // ptrace by peers. First thing, before any file is read.
+  if (auto s = signet::DisableCoreDumps(); !s.ok()) {
+    std::cerr << "signetd: cannot disable core dumps: " << s.message() << "\n";
+    return 1;
+  }
+  // gRPC reads its TLS 1.2 cipher list from the environment once, when the first credentials are
+  // built; set it before anything can touch gRPC (SECURITY.md, "TLS profile").
+  signet::daemon::UseSignetGrpcCipherSuites();
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -63,8 +65,6 @@ int Run(int argc, char** argv) {
     std::cerr << "signetd: --config FILE is required\n" << kUsage;
     return kExitUsage;
   }
-  HardenProcess();
-
   auto config = signet::daemon::Config::Load(config_path);
   if (!config.ok()) {
     std::cerr << "signetd: " << config.status().message() << "\n";
@@ -81,7 +81,6 @@ int Run(int argc, char** argv) {
 
   signet::daemon::MozLog::Install(config->logging.logger_name, spdlog::level::from_str(config->logging.level),
                                   /*json=*/config->logging.format == "mozlog");
-  ::setenv("GRPC_SSL_CIPHER_SUITES", signet::daemon::kIntermediateCipherSuites, 1);
 
   // Signals are taken synchronously by this thread; every other thread inherits the blocked mask.
   sigset_t signals;
@@ -116,12 +115,21 @@ int Run(int argc, char** argv) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      // TLS files are watched and reloaded automatically; SIGHUP only confirms they are valid now.
-      auto s = signet::daemon::ValidateTlsFiles(config->server.tls);
+      // Certificate files are watched and reloaded automatically; SIGHUP confirms they are valid now,
+      // and re-reads server.tls.crl_file (new handshakes use a newer CRL; a bad one changes nothing).
+      auto s = signet::daemon::ValidateTlsFiles(config->server.tls, /*check_crl=*/false);
       if (s.ok()) {
         spdlog::info("signetd: SIGHUP: TLS files valid; new connections use them");
       } else {
         spdlog::error("signetd: SIGHUP: {}", signet::Sv(s.message()));
+      }
+      if (config->server.tls.crl_file) {
+        auto crl = (*server)->ReloadCrl();
+        if (crl.ok()) {
+          spdlog::info("signetd: SIGHUP: server.tls.crl_file: {}", *crl);
+        } else {
+          spdlog::error("signetd: SIGHUP: {}", signet::Sv(crl.status().message()));
+        }
       }
       continue;
     }

@@ -18,6 +18,7 @@
 #include "common/absl_compat.h"
 #include "common/ec_curve.h"
 #include "common/files.h"
+#include "common/hardening.h"
 #include "common/hex.h"
 #include "common/time_text.h"
 #include "daemon/config.h"
@@ -641,6 +642,11 @@ absl::Status Rotate(const std::vector<std::string>& argv) {
 }
 
 int Run(int argc, char** argv) {
+  // PINs, shares and dev-PKI keys pass through this process: no core file, not dumpable.
+  if (auto s = DisableCoreDumps(); !s.ok()) {
+    std::cerr << "signet: cannot disable core dumps: " << s.message() << "\n";
+    return 1;
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   bool verbose = false;
   std::erase_if(args, [&](const std::string& a) { return a == "--verbose" ? (verbose = true) : false; });

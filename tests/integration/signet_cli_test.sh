@@ -15,6 +15,9 @@ export SOFTHSM2_CONF="$T/softhsm2.conf"
  echo "wrong-pin-$RANDOM" >"$T/wrong.pin")
 LOG="$T/all-output.log"
 source "$(dirname "${BASH_SOURCE[0]}")/cli_checks.sh"
+register_secret "$T/so.pin" "signet_cli_test SO PIN"
+register_secret "$T/user.pin" "signet_cli_test user PIN"
+register_secret "$T/wrong.pin" "signet_cli_test wrong PIN"
 
 H=(--token signet-cli --pin-file "$T/user.pin")
 expect "token init" 0 "initialized token 'signet-cli'" -- \
@@ -53,6 +56,32 @@ expect "autograph vector with a changed byte fails" 1 "does not verify" -- \
 expect "PIN on argv refused" 2 "never given on the command line" -- "$SIGNET" key list --token signet-cli --pin 1234
 cp "$T/user.pin" "$T/loose.pin"; chmod 644 "$T/loose.pin"
 expect "group/world-readable PIN file refused" 1 "chmod 600" -- "$SIGNET" key list --token signet-cli --pin-file "$T/loose.pin"
+chmod 640 "$T/loose.pin"
+expect "group-readable PIN file refused" 1 "mode 640 lets group or others access it" -- \
+  "$SIGNET" key list --token signet-cli --pin-file "$T/loose.pin"
+ln -s "$T/user.pin" "$T/link.pin"
+expect "PIN file through a symlink refused" 2 "is a symbolic link" -- \
+  "$SIGNET" key list --token signet-cli --pin-file "$T/link.pin"
+expect "loose SO PIN file refused by token init" 1 "chmod 600" -- \
+  "$SIGNET" token init --label other --so-pin-file "$T/loose.pin" --pin-file "$T/user.pin"
+
+# Core dumps are off in the CLI while it holds a PIN: local-sign reads its input (here a FIFO we hold
+# open) before it logs in, so its limits can be read while it waits.
+mkfifo "$T/input.fifo"
+"$SIGNET" local-sign "${H[@]}" --key k-P-256 --input - <"$T/input.fifo" >"$T/fifo-sign.out" 2>&1 &
+cli_pid=$!
+exec 3>"$T/input.fifo"
+core=""
+for _ in $(seq 1 250); do
+  core="$(awk '/^Max core file size/ {print $5, $6}' "/proc/$cli_pid/limits" 2>/dev/null)"
+  [ "$core" = "0 0" ] && break
+  sleep 0.02
+done
+printf 'fifo input' >&3
+exec 3>&-
+wait "$cli_pid"
+cat "$T/fifo-sign.out" >>"$LOG"
+check "signet CLI runs with core file size 0/0 (got '$core')" [ "$core" = "0 0" ]
 expect "missing PIN file named" 1 "$T/nope.pin" -- "$SIGNET" key list --token signet-cli --pin-file "$T/nope.pin"
 expect "missing token lists what is present" 1 "no token matches token=other; present: 'signet-cli'" -- \
   "$SIGNET" key list --token other --pin-file "$T/user.pin"
@@ -86,5 +115,6 @@ for f in so.pin user.pin wrong.pin; do
   fi
 done
 
+keep_log signet_cli_test
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -23,6 +23,7 @@ export SOFTHSM2_CONF="$T/softhsm2.conf"
  for f in so-offline so-online offline online; do echo "$f-pin-$RANDOM$RANDOM$RANDOM" >"$T/$f.pin"; done)
 LOG="$T/all-output.log"
 source "$(dirname "${BASH_SOURCE[0]}")/cli_checks.sh"
+for f in so-offline so-online offline online; do register_secret "$T/$f.pin" "signet_pki_cli_test $f PIN"; done
 
 # --- Tokens and the officers' shares ------------------------------------------------------------
 expect "init offline token" 0 "initialized token 'signet-offline'" -- \
@@ -34,6 +35,7 @@ expect "split the offline PIN 2-of-3" 0 "any 2 of which recover it" -- \
 expect "split the online PIN 2-of-3" 0 "share-3.txt" -- \
   "$SIGNET" ceremony split-pin --shares 3 --threshold 2 --pin-file "$T/online.pin" --out-dir "$T/shares-online"
 check "share files are 0600" [ "$(stat -c %a "$T/shares-offline/share-2.txt")" = 600 ]
+for share in "$T"/shares-*/share-*.txt; do register_secret "$share" "signet_pki_cli_test officer share"; done
 expect "split-pin refuses to overwrite shares" 1 "already exists" -- \
   "$SIGNET" ceremony split-pin --shares 3 --threshold 2 --pin-file "$T/online.pin" --out-dir "$T/shares-online"
 expect "split-pin bounds the threshold" 2 "threshold" -- \
@@ -93,6 +95,7 @@ expect "openssl verifies the intermediate under the root" 0 "OK" -- \
 
 # --- signetd with a contentsignaturepki signer, rotated by `signet rotate` ------------------------
 "$SIGNET" dev-pki --dir "$T/tls" --clients "writer=spiffe://signet.test/writer" >>"$LOG" 2>&1
+for key in "$T"/tls/*.key; do register_secret "$key" "signet_pki_cli_test dev-pki TLS key $(basename "$key")"; done
 HTTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 cat >"$T/signetd.yaml" <<EOF
 server:
@@ -184,8 +187,9 @@ DAEMON_PID=""
 cat "$T/signetd.log" >>"$LOG"
 check "signetd logged the key switch" grep -q '"signet.signers"' "$T/signetd.log"
 for pin in offline online so-offline so-online; do
-  check "no $pin PIN in any output or log" bash -c "! grep -qF '$(cat "$T/$pin.pin")' '$LOG'"
+  check "no $pin PIN in any output or log" bash -c "! grep -qFf '$T/$pin.pin' '$LOG'"
 done
 
+keep_log signet_pki_cli_test
 echo "passed: $passed, failed: $failed"
 [ "$failed" -eq 0 ]

@@ -1,9 +1,12 @@
 // The signetd binary as a service manager runs it: config check exit codes, a ready file, mozlog on
-// stderr, SIGHUP with a replaced server certificate, and SIGTERM draining an in-flight call.
+// stderr, SIGHUP with a replaced server certificate or CRL, SIGTERM draining an in-flight call, core
+// dumps off, and start-up refusing loose PIN files and bad CRLs.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -11,14 +14,16 @@
 #include <thread>
 
 #include <grpc/grpc_security_constants.h>
+#include <openssl/pem.h>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keymgmt/dev_pki.h"
 #include "tests/testing/daemon_harness.h"
-
-extern char** environ;
+#include "tests/testing/process.h"
+#include "tests/testing/test_crl.h"
+#include "tests/testing/test_evidence.h"
 
 namespace signet {
 namespace {
@@ -33,39 +38,12 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-// Runs argv with stdout+stderr to `log`; returns the pid.
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
-
-// Waits for pid to exit within `timeout`; returns its exit code, or -1 on timeout (and kills it).
-int WaitExit(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  return -1;
-}
-
 int RunToExit(const std::vector<std::string>& argv, const std::string& log) {
-  pid_t pid = Spawn(argv, log);
-  return pid < 0 ? -1 : WaitExit(pid, std::chrono::seconds(30));
+  pid_t pid = testing::SpawnWithLog(argv, log);
+  return pid < 0 ? -1 : testing::WaitExit(pid, std::chrono::seconds(30));
 }
+
+int WaitExit(pid_t pid, std::chrono::milliseconds timeout) { return testing::WaitExit(pid, timeout); }
 
 class SignetdProcessTest : public ::testing::Test {
  protected:
@@ -88,10 +66,11 @@ class SignetdProcessTest : public ::testing::Test {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    testing::KeepLog("signetd", ReadAll(log_));  // for the suite-wide log scan
   }
   // Starts signetd and waits (bounded) for its ready file.
   void StartDaemon() {
-    pid_ = Spawn({SIGNETD_BINARY, "--config", config_path_}, log_);
+    pid_ = testing::SpawnWithLog({SIGNETD_BINARY, "--config", config_path_}, log_);
     ASSERT_GT(pid_, 0);
     for (int i = 0; i < 500; ++i) {
       std::string ready = ReadAll(ready_);
@@ -105,6 +84,33 @@ class SignetdProcessTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     FAIL() << "signetd did not become ready:\n" << ReadAll(log_);
+  }
+  // Rewrites the config file after a test changed harness_->mutable_config().
+  void RewriteConfig() {
+    auto path = harness_->WriteConfigYaml();
+    ASSERT_TRUE(path.ok()) << path.status();
+  }
+  // A CRL from the harness CA revoking `revoked`, issued `age` ago.
+  std::string Crl(std::vector<const testing::ClientCert*> revoked, absl::Duration age) {
+    testing::CrlSpec spec;
+    spec.issuer = harness_->ca().cert.get();
+    spec.signing_key = harness_->ca().key.get();
+    std::vector<X509Ptr> certs;
+    for (const auto* c : revoked) {
+      BioPtr bio(BIO_new_mem_buf(c->cert_pem.data(), static_cast<int>(c->cert_pem.size())));
+      certs.emplace_back(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+      spec.revoked.push_back(certs.back().get());
+    }
+    spec.this_update = absl::Now() - age;
+    return testing::MakeCrl(spec);
+  }
+  // Polls the log for `text` (bounded, 10 s).
+  bool LogShows(const std::string& text) {
+    for (int i = 0; i < 500; ++i) {
+      if (ReadAll(log_).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
   }
   grpc::Status SignOnce(const std::string& signer, int items, std::string* server_cert_pem = nullptr) {
     auto stub = harness_->Stub(harness_->allowed());
@@ -217,6 +223,87 @@ TEST_F(SignetdProcessTest, NewServerCertificateIsPickedUpByNewConnections) {
   EXPECT_TRUE(switched) << "the new server certificate was not served within 10 s:\n" << ReadAll(log_);
   EXPECT_THAT(ReadAll(log_), HasSubstr("SIGHUP"));
   // The daemon is still up and stops cleanly.
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(WaitExit(pid_, std::chrono::seconds(15)), 0);
+  pid_ = -1;
+}
+
+TEST_F(SignetdProcessTest, CoreDumpsAreDisabledInTheRunningDaemon) {
+  // Let the daemon inherit the loosest core limit this environment allows, so that 0/0 below is its
+  // own doing (restored right after the spawn).
+  struct rlimit mine {};
+  ASSERT_EQ(getrlimit(RLIMIT_CORE, &mine), 0);
+  struct rlimit loose = mine;
+  loose.rlim_cur = loose.rlim_max;
+  ASSERT_EQ(setrlimit(RLIMIT_CORE, &loose), 0);
+  StartDaemon();
+  ASSERT_EQ(setrlimit(RLIMIT_CORE, &mine), 0);
+  if (loose.rlim_max == 0) std::cout << "note: this environment's hard core limit is already 0\n";
+  const std::string limits = ReadAll("/proc/" + std::to_string(pid_) + "/limits");
+  std::istringstream lines(limits);
+  std::string core;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("Max core file size")) core = line;
+  }
+  ASSERT_FALSE(core.empty()) << limits;
+  std::istringstream fields(core.substr(std::string("Max core file size").size()));
+  std::string soft, hard;
+  fields >> soft >> hard;
+  EXPECT_EQ(soft, "0") << core;
+  EXPECT_EQ(hard, "0") << core;
+  // Not dumpable: that flag is not visible from outside to root; common_test's DisableCoreDumpsTest
+  // checks it for the same function signetd calls first thing.
+}
+
+TEST_F(SignetdProcessTest, PinFilesOthersMayReadOrSymlinksFailStartWithExit78) {
+  const std::string pin = *harness_->config().hsm.pin_file;
+  ASSERT_EQ(chmod(pin.c_str(), 0644), 0);
+  EXPECT_EQ(RunToExit({SIGNETD_BINARY, "--config", config_path_}, log_), 78);
+  EXPECT_THAT(ReadAll(log_), HasSubstr("hsm.pin_file: secret file " + pin + ": mode 644 lets group or others "
+                                       "access it; use chmod 600"));
+  ASSERT_EQ(chmod(pin.c_str(), 0600), 0);
+  const std::string link = harness_->dir() + "/link.pin";
+  ASSERT_EQ(symlink(pin.c_str(), link.c_str()), 0);
+  harness_->mutable_config().hsm.pin_file = link;
+  RewriteConfig();
+  EXPECT_EQ(RunToExit({SIGNETD_BINARY, "--config", config_path_}, log_), 78);
+  EXPECT_THAT(ReadAll(log_), HasSubstr("hsm.pin_file: secret file " + link + ": is a symbolic link"));
+  EXPECT_THAT(ReadAll(log_), ::testing::Not(HasSubstr(testing::kTestUserPin)));
+}
+
+TEST_F(SignetdProcessTest, ABadCrlFileFailsCheckConfigAndStartWithExit78) {
+  const std::string crl = harness_->dir() + "/clients.crl";
+  harness_->mutable_config().server.tls.crl_file = crl;
+  RewriteConfig();
+  std::ofstream(crl) << "not a CRL\n";
+  EXPECT_EQ(RunToExit({SIGNETD_BINARY, "--config", config_path_, "--check-config"}, log_), 78);
+  EXPECT_THAT(ReadAll(log_), HasSubstr("server.tls.crl_file: " + crl + ": neither PEM nor a DER X.509 CRL"));
+  EXPECT_EQ(RunToExit({SIGNETD_BINARY, "--config", config_path_}, log_), 78);
+  std::ofstream(crl, std::ios::trunc) << Crl({}, absl::Minutes(1));
+  EXPECT_EQ(RunToExit({SIGNETD_BINARY, "--config", config_path_, "--check-config"}, log_), 0) << ReadAll(log_);
+}
+
+TEST_F(SignetdProcessTest, SighupReloadsTheCrlAndKeepsItWhenTheNewFileIsBad) {
+  const std::string crl = harness_->dir() + "/clients.crl";
+  harness_->mutable_config().server.tls.crl_file = crl;
+  RewriteConfig();
+  std::ofstream(crl) << Crl({}, absl::Minutes(10));
+  StartDaemon();
+  ASSERT_TRUE(SignOnce("p256", 1).ok());
+  EXPECT_THAT(ReadAll(log_), HasSubstr("client certificates are checked against server.tls.crl_file: 1 CRL"));
+
+  // A newer CRL revoking the client: after SIGHUP, new connections with it fail the handshake.
+  std::ofstream(crl, std::ios::trunc) << Crl({&harness_->allowed()}, absl::Minutes(1));
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  ASSERT_TRUE(LogShows("SIGHUP: server.tls.crl_file: 1 CRL ('CN=Signet Test CA': 1 revoked")) << ReadAll(log_);
+  grpc::Status after = SignOnce("p256", 1);
+  EXPECT_EQ(after.error_code(), grpc::StatusCode::UNAVAILABLE) << after.error_message();
+
+  // A broken file on the next SIGHUP is reported and changes nothing.
+  std::ofstream(crl, std::ios::trunc) << "truncated";
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  EXPECT_TRUE(LogShows("SIGHUP: server.tls.crl_file: " + crl + ": neither PEM nor a DER")) << ReadAll(log_);
+  EXPECT_EQ(SignOnce("p256", 1).error_code(), grpc::StatusCode::UNAVAILABLE);
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   EXPECT_EQ(WaitExit(pid_, std::chrono::seconds(15)), 0);
   pid_ = -1;

@@ -1,4 +1,7 @@
 // signetd end to end, in-process: real SoftHSM token, real TLS on a loopback port, real gRPC clients.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 
@@ -365,11 +368,39 @@ TEST(SignetdStartTest, DefaultWorkersAreTwoPerCore) {
   EXPECT_EQ(daemon::DefaultWorkers(64), 128u);
 }
 
-TEST(SignetdStartTest, ConfiguredCrlIsRefusedNotIgnored) {
-  auto h = testing::DaemonHarness::Start([](daemon::Config& c) { c.server.tls.crl_file = "/etc/clients.crl"; });
+TEST(SignetdStartTest, AMissingCrlFileFailsStartRatherThanBeingIgnored) {
+  // An operator who configured revocation must never get a daemon that does not check it.
+  auto h = testing::DaemonHarness::Start([](daemon::Config& c) { c.server.tls.crl_file = "/nonexistent/clients.crl"; });
   ASSERT_FALSE(h.ok());
-  EXPECT_EQ(h.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(std::string(h.status().message()), ::testing::HasSubstr("server.tls.crl_file"));
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(h.status().message()), ::testing::HasSubstr("server.tls.crl_file: /nonexistent/clients.crl"));
+}
+
+TEST(SignetdStartTest, PinFilesOthersMayReadAndSymlinksFailStartNamingTheField) {
+  auto h = testing::DaemonHarness::Prepare();
+  ASSERT_TRUE(h.ok()) << h.status();
+  const std::string pin = *(*h)->config().hsm.pin_file;
+  for (const mode_t mode : {0644, 0640, 0604, 0660, 0606}) {
+    ASSERT_EQ(::chmod(pin.c_str(), mode), 0);
+    const absl::Status s = (*h)->StartServer();
+    const std::string msg(s.message());
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << std::oct << mode << ": " << s;
+    EXPECT_THAT(msg, ::testing::HasSubstr("hsm.pin_file: secret file " + pin)) << std::oct << mode;
+    EXPECT_THAT(msg, ::testing::HasSubstr("lets group or others access it; use chmod 600")) << std::oct << mode;
+    EXPECT_THAT(msg, ::testing::Not(::testing::HasSubstr(testing::kTestUserPin)));
+  }
+  ASSERT_EQ(::chmod(pin.c_str(), 0600), 0);
+  const std::string link = (*h)->dir() + "/link.pin";
+  ASSERT_EQ(::symlink(pin.c_str(), link.c_str()), 0);
+  (*h)->mutable_config().hsm.pin_file = link;
+  const absl::Status s = (*h)->StartServer();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("hsm.pin_file: secret file " + link +
+                                                             ": is a symbolic link; give the real path"));
+  // The control: the same harness starts with the real file at 0600 (and 0400).
+  (*h)->mutable_config().hsm.pin_file = pin;
+  ASSERT_EQ(::chmod(pin.c_str(), 0400), 0);
+  EXPECT_TRUE((*h)->StartServer().ok());
 }
 
 TEST(SignetdStartTest, MissingSignerKeyFailsStartWithTheSignerNamed) {

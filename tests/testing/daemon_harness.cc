@@ -5,7 +5,9 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/tls.h"
 #include "pkcs11/key.h"
+#include "tests/testing/test_evidence.h"
 
 namespace signet::testing {
 namespace {
@@ -20,6 +22,7 @@ absl::StatusOr<ClientCert> Issue(const keymgmt::KeyAndCert& ca, const std::strin
   spec.not_after = not_after;
   auto kc = keymgmt::IssueCert(ca, spec);
   if (!kc.ok()) return kc.status();
+  RegisterPrivateKey(absl::StrCat("DaemonHarness TLS key of client '", cn, "'"), kc->key.get());
   auto key = keymgmt::PrivateKeyPem(kc->key.get());
   if (!key.ok()) return key.status();
   return ClientCert{keymgmt::CertPem(kc->cert.get()), *key};
@@ -39,22 +42,28 @@ absl::StatusOr<std::unique_ptr<DaemonHarness>> DaemonHarness::Start(std::functio
   auto prepared = Prepare(std::move(tweak));
   if (!prepared.ok()) return prepared.status();
   std::unique_ptr<DaemonHarness> h = *std::move(prepared);
-  daemon::ServerOptions options;
-  DaemonHarness* raw = h.get();
-  options.audit = [raw](const daemon::AuditRecord& r) {
-    std::lock_guard<std::mutex> lock(raw->mu_);
-    raw->audits_.push_back({std::string(r.method), std::string(r.request_id), std::string(r.identity),
-                            std::string(r.signer), std::string(r.key_id), std::string(r.input_sha256),
-                            std::string(r.result), std::string(r.error)});
-  };
-  auto started = daemon::SignetServer::Start(h->config_, std::move(options));
-  if (!started.ok()) return started.status();
-  h->server_ = *std::move(started);
-  h->port_ = h->server_->grpc_port();
+  if (auto s = h->StartServer(); !s.ok()) return s;
   return h;
 }
 
+absl::Status DaemonHarness::StartServer() {
+  daemon::ServerOptions options;
+  options.audit = [this](const daemon::AuditRecord& r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    audits_.push_back({std::string(r.method), std::string(r.request_id), std::string(r.identity),
+                       std::string(r.signer), std::string(r.key_id), std::string(r.input_sha256),
+                       std::string(r.result), std::string(r.error)});
+  };
+  auto started = daemon::SignetServer::Start(config_, std::move(options));
+  if (!started.ok()) return started.status();
+  server_ = *std::move(started);
+  port_ = server_->grpc_port();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<DaemonHarness>> DaemonHarness::Prepare(std::function<void(daemon::Config&)> tweak) {
+  // The TLS profile signetd's main sets up; before this process builds its first gRPC credentials.
+  daemon::UseSignetGrpcCipherSuites();
   std::unique_ptr<DaemonHarness> h(new DaemonHarness());
   auto token = SoftHsmToken::Create("signetd-test");
   if (!token.ok()) return token.status();
@@ -81,6 +90,8 @@ absl::StatusOr<std::unique_ptr<DaemonHarness>> DaemonHarness::Prepare(std::funct
   server_spec.not_after = now + absl::Hours(24);
   auto server = keymgmt::IssueCert(*ca, server_spec);
   if (!server.ok()) return server.status();
+  RegisterPrivateKey("DaemonHarness TLS key of the client CA", ca->key.get());
+  RegisterPrivateKey("DaemonHarness TLS key of the server", server->key.get());
   if (auto s = keymgmt::WriteKeyAndCert(*server, dir, "server"); !s.ok()) return s;
   h->ca_pem_ = keymgmt::CertPem(ca->cert.get());
   if (auto s = WriteFile(dir + "/ca.pem", h->ca_pem_); !s.ok()) return s;
@@ -94,10 +105,16 @@ absl::StatusOr<std::unique_ptr<DaemonHarness>> DaemonHarness::Prepare(std::funct
   }
   auto foreign = Issue(*other_ca, "foreign", kAllowedIdentity, now - absl::Hours(1), now + absl::Hours(24));
   if (!foreign.ok()) return foreign.status();
+  auto revoked = Issue(*ca, "revoked", kAllowedIdentity, now - absl::Hours(1), now + absl::Hours(24));
+  if (!revoked.ok()) return revoked.status();
+  RegisterPrivateKey("DaemonHarness TLS key of the other CA", other_ca->key.get());
   h->allowed_ = *std::move(allowed);
   h->denied_ = *std::move(denied);
   h->expired_ = *std::move(expired);
   h->foreign_ = *std::move(foreign);
+  h->revoked_ = *std::move(revoked);
+  h->ca_ = *std::move(ca);
+  h->other_ca_ = *std::move(other_ca);
 
   // The PIN file the daemon reads, 0600.
   const std::string pin_path = dir + "/user.pin";
@@ -135,6 +152,7 @@ absl::StatusOr<std::string> DaemonHarness::WriteConfigYaml() const {
       c.server.ready_file ? absl::StrCat("  ready_file: ", *c.server.ready_file, "\n") : "",
       "  tls:\n    cert_file: ", c.server.tls.cert_file, "\n    key_file: ", c.server.tls.key_file,
       "\n    client_ca_file: ", c.server.tls.client_ca_file, "\n",
+      c.server.tls.crl_file ? absl::StrCat("    crl_file: ", *c.server.tls.crl_file, "\n") : "",
       "hsm:\n  module: ", c.hsm.module, "\n  token: ", c.hsm.token, "\n  pin_file: ", c.hsm.pin_file.value_or(""),
       "\n  call_timeout: ", absl::FormatDuration(c.hsm.call_timeout), "\n  verify_every: ", c.hsm.verify_every,
       "\n", "batching:\n  workers: ", c.batching.workers, "\n  max_batch: ", c.batching.max_batch,

@@ -39,9 +39,12 @@ class DaemonHarness {
   // Everything but the server: for tests that run the signetd binary (see WriteConfigYaml, set_port).
   static absl::StatusOr<std::unique_ptr<DaemonHarness>> Prepare(
       std::function<void(daemon::Config&)> tweak = nullptr);
+  // Starts the in-process server of a Prepare()d harness, with mutable_config() as it is now.
+  absl::Status StartServer();
   // Writes config() as YAML to <dir>/signetd.yaml and returns the path.
   absl::StatusOr<std::string> WriteConfigYaml() const;
   void set_port(int port) { port_ = port; }
+  daemon::Config& mutable_config() { return config_; }
   ~DaemonHarness();
 
   daemon::SignetServer& server() { return *server_; }
@@ -58,7 +61,13 @@ class DaemonHarness {
   const ClientCert& denied() const { return denied_; }
   const ClientCert& expired() const { return expired_; }
   const ClientCert& foreign() const { return foreign_; }
+  // Like allowed(): kAllowedIdentity, from the client CA; for tests that revoke it.
+  const ClientCert& revoked() const { return revoked_; }
   const std::string& ca_pem() const { return ca_pem_; }
+  // The client CA (which also issued the server certificate) and the other CA, with their keys: to
+  // issue CRLs and certificates in tests.
+  const keymgmt::KeyAndCert& ca() const { return ca_; }
+  const keymgmt::KeyAndCert& other_ca() const { return other_ca_; }
 
   struct OwnedAudit {
     std::string method, request_id, identity, signer, key_id, input_sha256, result, error;
@@ -74,7 +83,8 @@ class DaemonHarness {
   std::unique_ptr<daemon::SignetServer> server_;
   int port_ = 0;
   std::string ca_pem_;
-  ClientCert allowed_, denied_, expired_, foreign_;
+  keymgmt::KeyAndCert ca_, other_ca_;
+  ClientCert allowed_, denied_, expired_, foreign_, revoked_;
   mutable std::mutex mu_;
   std::vector<OwnedAudit> audits_;
 };

@@ -4,6 +4,8 @@
 #ifndef SIGNET_TESTS_TESTING_PROCESS_H_
 #define SIGNET_TESTS_TESTING_PROCESS_H_
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <optional>
 #include <ostream>
@@ -29,6 +31,13 @@ struct ProcessOptions {
 };
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOptions& options);
+
+// For long-running children (signetd): starts argv[0] with this process's environment, stdout and
+// stderr appended to `log`; returns the pid, or -1.
+pid_t SpawnWithLog(const std::vector<std::string>& argv, const std::string& log);
+// Waits for `pid` to exit within `timeout`: its exit code (128 + signal when killed by one), or -1
+// after the timeout, when it is killed (SIGKILL, by pid) and reaped.
+int WaitExit(pid_t pid, std::chrono::milliseconds timeout);
 
 }  // namespace signet::testing
 

@@ -9,11 +9,9 @@
 #include "pkcs11/module.h"
 #include "pkcs11/session_pool.h"
 #include "pkcs11/token.h"
+#include "tests/testing/test_pins.h"  // kTestUserPin, kTestSoPin
 
 namespace signet::testing {
-
-inline constexpr char kTestUserPin[] = "signet-test-user-pin-8d1f";
-inline constexpr char kTestSoPin[] = "signet-test-so-pin-44ab";
 
 // A temporary directory removed (recursively) on destruction.
 class TempDir {

@@ -33,6 +33,12 @@ std::string Shown(absl::string_view v) {
   return absl::StrCat("'", absl::CHexEscape(v.substr(0, kMaxShownValueBytes)), "'... (", v.size(), " bytes)");
 }
 
+std::string Escaped(absl::string_view yaml_cpp_message) {
+  constexpr size_t kMaxMessageBytes = 256;
+  if (yaml_cpp_message.size() <= kMaxMessageBytes) return absl::CHexEscape(yaml_cpp_message);
+  return absl::StrCat(absl::CHexEscape(yaml_cpp_message.substr(0, kMaxMessageBytes)), "...");
+}
+
 bool IsIdChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
 }
@@ -79,9 +85,10 @@ absl::StatusOr<YAML::Node> StrictReader::LoadDocument(absl::string_view yaml, si
     docs = YAML::LoadAll(std::string(yaml));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null())
-      return absl::InvalidArgumentError(absl::StrCat(origin_, ": YAML syntax error: ", e.msg));
+      return absl::InvalidArgumentError(absl::StrCat(origin_, ": YAML syntax error: ", Escaped(e.msg)));
     return absl::InvalidArgumentError(absl::StrCat(origin_, ": line ", e.mark.line + 1, ", column ",
-                                                   e.mark.column + 1, ": YAML syntax error: ", e.msg));
+                                                   e.mark.column + 1,
+                                                   ": YAML syntax error: ", Escaped(e.msg)));
   }
   if (docs.size() > 1) {
     return Err(kTopLevel, "expected one YAML document, got ", docs.size(), " (remove the extra '---')");

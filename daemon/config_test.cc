@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -532,6 +533,22 @@ TEST(ConfigTest, DeepNestingIsAnErrorNotACrash) {
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(c.status().message()), StartsWith("deep.yaml: "));
+}
+
+// Found by fuzz_config (tests/fuzz/regressions/config/yaml-error-echoes-*): yaml-cpp's own messages
+// quote input bytes ("unknown escape character: " and the raw byte), which reached the message unescaped.
+TEST(ConfigTest, YamlCppMessagesAreEscaped) {
+  for (const std::string& yaml : {std::string("a: \"\\\x04\"\n"), std::string("\0\0z\x06", 4),
+                                  std::string("k: \"\\\xdb\"\n")}) {
+    absl::StatusOr<Config> c = Config::Parse(yaml, "signetd.yaml");
+    ASSERT_FALSE(c.ok());
+    const std::string message(c.status().message());
+    EXPECT_THAT(message, StartsWith("signetd.yaml: line 1, column "));
+    EXPECT_THAT(message, HasSubstr("YAML syntax error: unknown escape character: \\x"));
+    for (char ch : message) {
+      EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << "raw byte in: " << absl::CHexEscape(message);
+    }
+  }
 }
 
 TEST(ConfigTest, AliasesAreResolved) {

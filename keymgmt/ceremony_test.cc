@@ -145,6 +145,21 @@ TEST(CeremonyScriptTest, EveryBadScriptNamesItsKey) {
   EXPECT_THAT(Error(absl::StrReplaceAll(inter, {{"root:\n", "rot:\n"}})), HasSubstr("rot: unknown key"));
 }
 
+bool Printable(const std::string& m) {
+  for (char ch : m) {
+    if (ch < 0x20 || ch > 0x7e) return false;
+  }
+  return true;
+}
+
+// Found by fuzz_ceremony (regressions/ceremony/yaml-error-echoes-non-ascii-byte): yaml-cpp's syntax
+// errors quote the offending byte, which reached the message raw.
+TEST(CeremonyScriptTest, YamlCppMessagesAreEscaped) {
+  const std::string m = Error(std::string("\x04\n\0\xdb", 4));
+  EXPECT_THAT(m, HasSubstr("YAML syntax error: unknown escape character: \\x"));
+  EXPECT_TRUE(Printable(m)) << m;
+}
+
 // The examples in ops/ceremony/ are what officers start from: they must parse, and mean what they say.
 TEST(CeremonyScriptTest, ShippedExamplesParse) {
   const std::string dir = SIGNET_OPS_DIR "/ceremony/examples";

@@ -551,6 +551,31 @@ TEST(ConfigTest, YamlCppMessagesAreEscaped) {
   }
 }
 
+// Found by fuzz_strict_yaml (tests/fuzz/regressions/{strict_yaml,config}/*-endless-*): for a ',' where a
+// document should start, yaml-cpp 0.7's LoadAll returned empty documents forever, growing until memory ran
+// out; signetd --check-config never returned.
+TEST(ConfigTest, StrayCommaIsASyntaxErrorNotAnEndlessStreamOfDocuments) {
+  absl::StatusOr<Config> c = Config::Parse(",", "signetd.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.status().message(), "signetd.yaml: line 1, column 1: YAML syntax error: unexpected ','");
+
+  c = Config::Parse(", size: 0011, duration: 1s}\n", "signetd.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("line 1, column 1: YAML syntax error: unexpected ','"));
+
+  c = Config::Parse(Full() + "---\n,\n", "signetd.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("YAML syntax error: unexpected ','"));
+
+  // Documents are still counted (an empty second one too), and explicit markers are fine.
+  c = Config::Parse(Full() + "---\n", "signetd.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("expected one YAML document, got 2"));
+  EXPECT_TRUE(Config::Parse("---\n" + Full() + "...\n").ok());
+}
+
 TEST(ConfigTest, AliasesAreResolved) {
   const std::string yaml = Edit(Edit(Full(), "  token: signet-test", "  token: &tok signet-test"),
                                 "key_label: rs-p384", "key_label: *tok");

@@ -160,6 +160,14 @@ TEST(CeremonyScriptTest, YamlCppMessagesAreEscaped) {
   EXPECT_TRUE(Printable(m)) << m;
 }
 
+// Found by fuzz_strict_yaml (regressions/ceremony/comma-after-document-endless): a ',' where a document
+// should start made yaml-cpp return empty documents forever, and the parse never ended.
+TEST(CeremonyScriptTest, StrayCommaIsASyntaxError) {
+  EXPECT_EQ(Error(","), "c.yaml: line 1, column 1: YAML syntax error: unexpected ','");
+  EXPECT_THAT(Error(std::string(kKey) + "---\n, name: x\n"),
+              HasSubstr("line 7, column 1: YAML syntax error: unexpected ','"));
+}
+
 // The examples in ops/ceremony/ are what officers start from: they must parse, and mean what they say.
 TEST(CeremonyScriptTest, ShippedExamplesParse) {
   const std::string dir = SIGNET_OPS_DIR "/ceremony/examples";

@@ -576,6 +576,32 @@ TEST(ConfigTest, StrayCommaIsASyntaxErrorNotAnEndlessStreamOfDocuments) {
   EXPECT_TRUE(Config::Parse("---\n" + Full() + "...\n").ok());
 }
 
+// Found by fuzz_ceremony (ValidateDnsName, shared with ee_name here): a DNS name with control or
+// non-ASCII bytes was echoed raw in the message.
+TEST(ConfigTest, DnsNameBytesAreEscapedInMessages) {
+  const std::string pki = R"(
+  - id: rs-pki
+    type: contentsignaturepki
+    ee_name: "remote-settings.content-signatur\xe9.example.org\e"
+    intermediate_key_label: inter
+    intermediate_cert_file: /i.pem
+    root_cert_file: /r.pem
+    root_sha256: "4C35B1C3E312D955E778EDD0A7E78A388304EF01BFFA0329B2469F3CC5EC3604"
+    x5u_base_url: "https://x5u.example.org/"
+    publication_dir: /x5u
+)";
+  absl::StatusOr<Config> c =
+      Config::Parse(Edit(Full(), "    key_label: rs-p384\n", "    key_label: rs-p384\n" + pki.substr(1)));
+  ASSERT_FALSE(c.ok());
+  const std::string message(c.status().message());
+  EXPECT_THAT(message, HasSubstr("signers[2].ee_name: ee_name "
+                                 "'remote-settings.content-signatur\\xc3\\xa9.example.org\\x1b' "
+                                 "may contain only letters, digits, '-' and '.'"));
+  for (char ch : message) {
+    EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << "raw byte in: " << absl::CHexEscape(message);
+  }
+}
+
 TEST(ConfigTest, AliasesAreResolved) {
   const std::string yaml = Edit(Edit(Full(), "  token: signet-test", "  token: &tok signet-test"),
                                 "key_label: rs-p384", "key_label: *tok");

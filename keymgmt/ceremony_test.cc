@@ -168,6 +168,17 @@ TEST(CeremonyScriptTest, StrayCommaIsASyntaxError) {
               HasSubstr("line 7, column 1: YAML syntax error: unexpected ','"));
 }
 
+// Found by fuzz_ceremony (regressions/ceremony/permitted-subtree-echoes-non-ascii): the DNS name check
+// echoed permitted_dns_subtree's bytes raw.
+TEST(CeremonyScriptTest, PermittedSubtreeBytesAreEscaped) {
+  const std::string inter = kIntermediate;
+  const std::string m = Error(absl::StrReplaceAll(
+      inter, {{".content-signature.example.org", "\".content-signature.exampl\\xf3.org\\n\""}}));
+  EXPECT_THAT(m, HasSubstr("certificate.permitted_dns_subtree: permitted_dns_subtree "
+                           "'content-signature.exampl\\xc3\\xb3.org\\n' may contain only"));
+  EXPECT_TRUE(Printable(m)) << m;
+}
+
 // The examples in ops/ceremony/ are what officers start from: they must parse, and mean what they say.
 TEST(CeremonyScriptTest, ShippedExamplesParse) {
   const std::string dir = SIGNET_OPS_DIR "/ceremony/examples";

@@ -179,6 +179,14 @@ TEST(CeremonyScriptTest, PermittedSubtreeBytesAreEscaped) {
   EXPECT_TRUE(Printable(m)) << m;
 }
 
+// Found by fuzz_ceremony (regressions/ceremony/subject-not-utf8-aborts): a subject field with bytes that
+// are not UTF-8 aborted the process when the script was checked, before any HSM was touched.
+TEST(CeremonyScriptTest, SubjectThatIsNotUtf8IsAnError) {
+  const std::string root = kRoot;
+  EXPECT_THAT(Error(absl::StrReplaceAll(root, {{"organization: Example", "organization: Exa\xa9mple"}})),
+              HasSubstr("certificate.subject.organization: is not valid UTF-8 (at byte 3)"));
+}
+
 // The examples in ops/ceremony/ are what officers start from: they must parse, and mean what they say.
 TEST(CeremonyScriptTest, ShippedExamplesParse) {
   const std::string dir = SIGNET_OPS_DIR "/ceremony/examples";

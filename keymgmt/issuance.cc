@@ -6,6 +6,7 @@
 #include "common/absl_compat.h"
 #include "common/ec_curve.h"
 #include "common/openssl_error.h"
+#include "common/utf8.h"
 #include "keymgmt/x509_builder.h"
 
 namespace signet::keymgmt {
@@ -23,6 +24,17 @@ absl::Status CheckDnField(const std::string& field, const std::string& value, bo
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7f)
       return absl::InvalidArgumentError(absl::StrCat(field, ": contains a control character"));
+  }
+  // Certificates carry it as a UTF8String: OpenSSL refuses anything else, and AddEntry treats a refusal
+  // as a broken invariant.
+  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
+  for (size_t i = 0; i < value.size();) {
+    size_t bad = 0;
+    const size_t len = Utf8Sequence(p + i, value.size() - i, &bad);
+    if (len == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": is not valid UTF-8 (at byte ", i, ")"));
+    }
+    i += len;
   }
   return absl::OkStatus();
 }

@@ -2,6 +2,7 @@
 
 #include <openssl/x509v3.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
 #include "common/ec_curve.h"
@@ -133,8 +134,9 @@ absl::StatusOr<X509NamePtr> BuildName(const DistinguishedName& dn, const std::st
   if (auto s = CheckDnField(field + ".organizational_unit", dn.organizational_unit, false); !s.ok()) return s;
   if (!dn.country.empty() && (dn.country.size() != 2 || dn.country[0] < 'A' || dn.country[0] > 'Z' ||
                               dn.country[1] < 'A' || dn.country[1] > 'Z')) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".country: must be two upper-case letters (ISO 3166), got '", dn.country.substr(0, 8), "'"));
+    return absl::InvalidArgumentError(absl::StrCat(field,
+                                                   ".country: must be two upper-case letters (ISO 3166), got '",
+                                                   absl::CHexEscape(dn.country.substr(0, 8)), "'"));
   }
   X509NamePtr name(X509_NAME_new());
   CheckOpenSsl(name != nullptr, "X509_NAME_new");

@@ -91,6 +91,14 @@ TEST_F(IssuanceTest, RefusesBadSubjectsAndSubtrees) {
                            {{.common_name = "R", .country = "usa"}, kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(bad_country.ok());
   EXPECT_THAT(bad_country.status().message(), HasSubstr("subject.country"));
+  // Found by fuzz_ceremony (tests/fuzz/regressions/ceremony/country-echoes-control-byte): the country was
+  // echoed raw.
+  auto control_country =
+      IssueRootCertificate(root_key_.get(), root_key_.get(),
+                           {{.common_name = "R", .country = "\x05S"}, kNow, kNow + absl::Hours(1)});
+  ASSERT_FALSE(control_country.ok());
+  EXPECT_THAT(control_country.status().message(),
+              HasSubstr("subject.country: must be two upper-case letters (ISO 3166), got '\\x05S'"));
   auto no_cn = IssueRootCertificate(root_key_.get(), root_key_.get(), {{}, kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(no_cn.ok());
   EXPECT_THAT(no_cn.status().message(), HasSubstr("subject.common_name: required"));

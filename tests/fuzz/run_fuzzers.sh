@@ -80,13 +80,13 @@ for t in "${TARGETS[@]}"; do
     status=FAILED
     failed+=("$t")
     echo "==> fuzz_$t: FAILED" >&2
-    grep -v -E '^#[0-9]+' "$WORK/$t/fuzz.log" | tail -n 60 >&2
+    grep -v -E '^#[0-9]+|NEW_FUNC|^INFO: ' "$WORK/$t/fuzz.log" | tail -n 60 >&2
   fi
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$t/fuzz.log")"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$WORK/$t/fuzz.log")"
   rss="$(sed -n 's/^stat::peak_rss_mb: *//p' "$WORK/$t/fuzz.log")"
   corpus="$(find "$WORK/$t/corpus" -type f | wc -l)"
-  line="$(printf '%-18s %-6s %4ss %12s execs %8s/s  corpus %5s  rss %5s MB' "fuzz_$t" "$status" \
+  line="$(printf '%-22s %-6s %4ss %10s execs %6s/s  corpus %5s  rss %4s MB' "fuzz_$t" "$status" \
     "$((SECONDS - start))" "${execs:-?}" "${rate:-?}" "$corpus" "${rss:-?}")"
   echo "==> $line"
   summary+=("$line")

@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libyaml-cpp-dev libcpp-httplib-dev libgfshare-dev
   python3-grpcio python3-protobuf python3-cryptography
+  clang libclang-rt-14-dev  # the fuzz build (tests/fuzz): clang 14 and its libFuzzer, ASan and UBSan runtimes
 )
 
 missing=()

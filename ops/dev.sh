@@ -63,7 +63,6 @@ run_fuzz_step() {
   echo "fuzz build took $((SECONDS - start)) s"
   step "fuzz: replay tests/fuzz/regressions/ and the seed corpora, then ${seconds} s per target"
   "$ROOT/tests/fuzz/run_fuzzers.sh" "$FUZZ_BUILD_DIR" "$seconds" "$@"
-  echo "fuzz step (build and run) took $((SECONDS - start)) s"
 }
 
 cmd_fuzz() {

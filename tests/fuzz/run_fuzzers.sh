@@ -97,9 +97,12 @@ if [ ${#summary[@]} -gt 0 ]; then
   echo "fuzzing summary (${SECONDS_PER_TARGET} s per target):"
   printf '  %s\n' "${summary[@]}"
 fi
+echo "run_fuzzers: ${#TARGETS[@]} targets in ${SECONDS} s"
+# The closing line: targets, not inputs (CI reads "N passed, N failed").
 if [ ${#failed[@]} -gt 0 ]; then
   echo "run_fuzzers: FAILED: ${failed[*]}; logs and crashing inputs are in $WORK" >&2
+  echo "fuzz: $((${#TARGETS[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
   exit 1
 fi
 rm -rf "$WORK"
-echo "run_fuzzers: all ${#TARGETS[@]} targets passed"
+echo "fuzz: ${#TARGETS[@]} passed, 0 failed"

@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/eventhandler.h"
 
 namespace signet::yaml {
@@ -131,6 +132,9 @@ absl::StatusOr<YAML::Node> StrictReader::LoadDocument(absl::string_view yaml, si
     }
     if (docs == 0) return YAML::Node(YAML::NodeType::Undefined);
     return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own text for it is "bad file".
+    return syntax_error(e.mark, absl::StrCat("nested too deeply (", e.depth(), " levels)"));
   } catch (const YAML::Exception& e) {
     return syntax_error(e.mark, Escaped(e.msg));
   }

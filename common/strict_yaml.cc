@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <exception>
 #include <map>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "yaml-cpp/depthguard.h"
+#include "yaml-cpp/eventhandler.h"
 
 namespace signet::yaml {
 namespace {
@@ -24,6 +27,24 @@ std::string Segment(absl::string_view key) {
   return plain ? std::string(key) : Shown(key);
 }
 
+// Where the latest document of a YAML stream started; builds nothing.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+  }
+  void OnMapEnd() override {}
+
+  YAML::Mark start = YAML::Mark::null_mark();
+};
+
 }  // namespace
 
 // An offending value as it appears in a message: quoted, C-escaped (no raw control bytes reach a
@@ -31,6 +52,12 @@ std::string Segment(absl::string_view key) {
 std::string Shown(absl::string_view v) {
   if (v.size() <= kMaxShownValueBytes) return absl::StrCat("'", absl::CHexEscape(v), "'");
   return absl::StrCat("'", absl::CHexEscape(v.substr(0, kMaxShownValueBytes)), "'... (", v.size(), " bytes)");
+}
+
+std::string Escaped(absl::string_view yaml_cpp_message) {
+  constexpr size_t kMaxMessageBytes = 256;
+  if (yaml_cpp_message.size() <= kMaxMessageBytes) return absl::CHexEscape(yaml_cpp_message);
+  return absl::StrCat(absl::CHexEscape(yaml_cpp_message.substr(0, kMaxMessageBytes)), "...");
 }
 
 bool IsIdChar(char c) {
@@ -74,20 +101,43 @@ absl::StatusOr<YAML::Node> StrictReader::LoadDocument(absl::string_view yaml, si
     return absl::InvalidArgumentError(
         absl::StrCat(origin_, ": is larger than the ", max_bytes, "-byte ", what, " bound"));
   }
-  std::vector<YAML::Node> docs;
+  const std::string text(yaml);
+  auto syntax_error = [&](const YAML::Mark& mark, absl::string_view msg) {
+    if (mark.is_null())
+      return absl::InvalidArgumentError(absl::StrCat(origin_, ": YAML syntax error: ", msg));
+    return absl::InvalidArgumentError(absl::StrCat(origin_, ": line ", mark.line + 1, ", column ",
+                                                   mark.column + 1, ": YAML syntax error: ", msg));
+  };
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    // Count the documents first, building nothing. Not YAML::LoadAll: for some invalid text (a ',' where a
+    // document should start) yaml-cpp 0.7 hands out empty documents forever without reading on, and
+    // LoadAll never returns while its vector of documents grows without bound.
+    DocumentCounter counter;
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    size_t docs = 0;
+    int previous_start = -1;
+    while (parser.HandleNextDocument(counter)) {
+      ++docs;
+      if (counter.start.pos == previous_start) {
+        const auto pos = static_cast<size_t>(counter.start.pos);
+        return syntax_error(counter.start, pos < text.size()
+                                               ? absl::StrCat("unexpected ", Shown(text.substr(pos, 1)))
+                                               : std::string("unexpected end of input"));
+      }
+      previous_start = counter.start.pos;
+    }
+    if (docs > 1) {
+      return Err(kTopLevel, "expected one YAML document, got ", docs, " (remove the extra '---')");
+    }
+    if (docs == 0) return YAML::Node(YAML::NodeType::Undefined);
+    return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own text for it is "bad file".
+    return syntax_error(e.mark, absl::StrCat("nested too deeply (", e.depth(), " levels)"));
   } catch (const YAML::Exception& e) {
-    if (e.mark.is_null())
-      return absl::InvalidArgumentError(absl::StrCat(origin_, ": YAML syntax error: ", e.msg));
-    return absl::InvalidArgumentError(absl::StrCat(origin_, ": line ", e.mark.line + 1, ", column ",
-                                                   e.mark.column + 1, ": YAML syntax error: ", e.msg));
+    return syntax_error(e.mark, Escaped(e.msg));
   }
-  if (docs.size() > 1) {
-    return Err(kTopLevel, "expected one YAML document, got ", docs.size(), " (remove the extra '---')");
-  }
-  if (docs.empty()) return YAML::Node(YAML::NodeType::Undefined);
-  return docs.front();
 }
 
 absl::StatusOr<Fields> StrictReader::Map(const YAML::Node& node, const std::string& path,

@@ -27,6 +27,9 @@ inline constexpr absl::string_view kTopLevel = "(top level)";
 // An offending value as it appears in a message: quoted, C-escaped (no raw control bytes reach a
 // log line), truncated to 64 bytes.
 std::string Shown(absl::string_view v);
+// yaml-cpp's own message text (an exception's msg or what()): it can carry input bytes, e.g. "unknown
+// escape character: " and the byte after the backslash, so it is C-escaped and truncated like a value.
+std::string Escaped(absl::string_view yaml_cpp_message);
 bool IsIdChar(char c);  // [A-Za-z0-9._-]
 bool AllIdChars(absl::string_view s);
 // "parent.key" (keys that would make the path ambiguous are quoted); "parent[i]".

@@ -527,9 +527,9 @@ absl::StatusOr<Config> Config::Parse(std::string_view yaml, std::string_view ori
   try {
     return parser.Run(Av(yaml));
   } catch (const YAML::Exception& e) {
-    return parser.Err(kTopLevel, "invalid YAML: ", e.what());
+    return parser.Err(kTopLevel, "invalid YAML: ", yaml::Escaped(e.what()));
   } catch (const std::exception& e) {
-    return parser.Err(kTopLevel, "could not parse: ", e.what());
+    return parser.Err(kTopLevel, "could not parse: ", yaml::Escaped(e.what()));
   }
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -542,7 +543,76 @@ TEST(ConfigTest, DeepNestingIsAnErrorNotACrash) {
   absl::StatusOr<Config> c = Config::Parse(yaml, "deep.yaml");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(c.status().message()), StartsWith("deep.yaml: "));
+  EXPECT_THAT(std::string(c.status().message()), StartsWith("deep.yaml: line 1, column "));
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("YAML syntax error: nested too deeply ("));
+}
+
+// Found by fuzz_config (tests/fuzz/regressions/config/yaml-error-echoes-*): yaml-cpp's own messages
+// quote input bytes ("unknown escape character: " and the raw byte), which reached the message unescaped.
+TEST(ConfigTest, YamlCppMessagesAreEscaped) {
+  for (const std::string& yaml : {std::string("a: \"\\\x04\"\n"), std::string("\0\0z\x06", 4),
+                                  std::string("k: \"\\\xdb\"\n")}) {
+    absl::StatusOr<Config> c = Config::Parse(yaml, "signetd.yaml");
+    ASSERT_FALSE(c.ok());
+    const std::string message(c.status().message());
+    EXPECT_THAT(message, StartsWith("signetd.yaml: line 1, column "));
+    EXPECT_THAT(message, HasSubstr("YAML syntax error: unknown escape character: \\x"));
+    for (char ch : message) {
+      EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << "raw byte in: " << absl::CHexEscape(message);
+    }
+  }
+}
+
+// Found by fuzz_strict_yaml (tests/fuzz/regressions/{strict_yaml,config}/*-endless-*): for a ',' where a
+// document should start, yaml-cpp 0.7's LoadAll returned empty documents forever, growing until memory ran
+// out; signetd --check-config never returned.
+TEST(ConfigTest, StrayCommaIsASyntaxErrorNotAnEndlessStreamOfDocuments) {
+  absl::StatusOr<Config> c = Config::Parse(",", "signetd.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.status().message(), "signetd.yaml: line 1, column 1: YAML syntax error: unexpected ','");
+
+  c = Config::Parse(", size: 0011, duration: 1s}\n", "signetd.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("line 1, column 1: YAML syntax error: unexpected ','"));
+
+  c = Config::Parse(Full() + "---\n,\n", "signetd.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("YAML syntax error: unexpected ','"));
+
+  // Documents are still counted (an empty second one too), and explicit markers are fine.
+  c = Config::Parse(Full() + "---\n", "signetd.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("expected one YAML document, got 2"));
+  EXPECT_TRUE(Config::Parse("---\n" + Full() + "...\n").ok());
+}
+
+// Found by fuzz_ceremony (ValidateDnsName, shared with ee_name here): a DNS name with control or
+// non-ASCII bytes was echoed raw in the message.
+TEST(ConfigTest, DnsNameBytesAreEscapedInMessages) {
+  const std::string pki = R"(
+  - id: rs-pki
+    type: contentsignaturepki
+    ee_name: "remote-settings.content-signatur\xe9.example.org\e"
+    intermediate_key_label: inter
+    intermediate_cert_file: /i.pem
+    root_cert_file: /r.pem
+    root_sha256: "4C35B1C3E312D955E778EDD0A7E78A388304EF01BFFA0329B2469F3CC5EC3604"
+    x5u_base_url: "https://x5u.example.org/"
+    publication_dir: /x5u
+)";
+  absl::StatusOr<Config> c =
+      Config::Parse(Edit(Full(), "    key_label: rs-p384\n", "    key_label: rs-p384\n" + pki.substr(1)));
+  ASSERT_FALSE(c.ok());
+  const std::string message(c.status().message());
+  EXPECT_THAT(message, HasSubstr("signers[2].ee_name: ee_name "
+                                 "'remote-settings.content-signatur\\xc3\\xa9.example.org\\x1b' "
+                                 "may contain only letters, digits, '-' and '.'"));
+  for (char ch : message) {
+    EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << "raw byte in: " << absl::CHexEscape(message);
+  }
 }
 
 TEST(ConfigTest, AliasesAreResolved) {

@@ -567,7 +567,7 @@ absl::StatusOr<CeremonyScript> ParseCeremonyScript(std::string_view yaml, std::s
   try {
     return parser.Run(Av(yaml));
   } catch (const std::exception& e) {
-    return parser.Err(yaml::kTopLevel, "could not parse: ", e.what());
+    return parser.Err(yaml::kTopLevel, "could not parse: ", yaml::Escaped(e.what()));
   }
 }
 

@@ -145,6 +145,48 @@ TEST(CeremonyScriptTest, EveryBadScriptNamesItsKey) {
   EXPECT_THAT(Error(absl::StrReplaceAll(inter, {{"root:\n", "rot:\n"}})), HasSubstr("rot: unknown key"));
 }
 
+bool Printable(const std::string& m) {
+  for (char ch : m) {
+    if (ch < 0x20 || ch > 0x7e) return false;
+  }
+  return true;
+}
+
+// Found by fuzz_ceremony (regressions/ceremony/yaml-error-echoes-non-ascii-byte): yaml-cpp's syntax
+// errors quote the offending byte, which reached the message raw.
+TEST(CeremonyScriptTest, YamlCppMessagesAreEscaped) {
+  const std::string m = Error(std::string("\x04\n\0\xdb", 4));
+  EXPECT_THAT(m, HasSubstr("YAML syntax error: unknown escape character: \\x"));
+  EXPECT_TRUE(Printable(m)) << m;
+}
+
+// Found by fuzz_strict_yaml (regressions/ceremony/comma-after-document-endless): a ',' where a document
+// should start made yaml-cpp return empty documents forever, and the parse never ended.
+TEST(CeremonyScriptTest, StrayCommaIsASyntaxError) {
+  EXPECT_EQ(Error(","), "c.yaml: line 1, column 1: YAML syntax error: unexpected ','");
+  EXPECT_THAT(Error(std::string(kKey) + "---\n, name: x\n"),
+              HasSubstr("line 7, column 1: YAML syntax error: unexpected ','"));
+}
+
+// Found by fuzz_ceremony (regressions/ceremony/permitted-subtree-echoes-non-ascii): the DNS name check
+// echoed permitted_dns_subtree's bytes raw.
+TEST(CeremonyScriptTest, PermittedSubtreeBytesAreEscaped) {
+  const std::string inter = kIntermediate;
+  const std::string m = Error(absl::StrReplaceAll(
+      inter, {{".content-signature.example.org", "\".content-signature.exampl\\xf3.org\\n\""}}));
+  EXPECT_THAT(m, HasSubstr("certificate.permitted_dns_subtree: permitted_dns_subtree "
+                           "'content-signature.exampl\\xc3\\xb3.org\\n' may contain only"));
+  EXPECT_TRUE(Printable(m)) << m;
+}
+
+// Found by fuzz_ceremony (regressions/ceremony/subject-not-utf8-aborts): a subject field with bytes that
+// are not UTF-8 aborted the process when the script was checked, before any HSM was touched.
+TEST(CeremonyScriptTest, SubjectThatIsNotUtf8IsAnError) {
+  const std::string root = kRoot;
+  EXPECT_THAT(Error(absl::StrReplaceAll(root, {{"organization: Example", "organization: Exa\xa9mple"}})),
+              HasSubstr("certificate.subject.organization: is not valid UTF-8 (at byte 3)"));
+}
+
 // The examples in ops/ceremony/ are what officers start from: they must parse, and mean what they say.
 TEST(CeremonyScriptTest, ShippedExamplesParse) {
   const std::string dir = SIGNET_OPS_DIR "/ceremony/examples";

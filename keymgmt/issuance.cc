@@ -2,10 +2,12 @@
 
 #include <openssl/x509v3.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
 #include "common/ec_curve.h"
 #include "common/openssl_error.h"
+#include "common/utf8.h"
 #include "keymgmt/x509_builder.h"
 
 namespace signet::keymgmt {
@@ -23,6 +25,17 @@ absl::Status CheckDnField(const std::string& field, const std::string& value, bo
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7f)
       return absl::InvalidArgumentError(absl::StrCat(field, ": contains a control character"));
+  }
+  // Certificates carry it as a UTF8String: OpenSSL refuses anything else, and AddEntry treats a refusal
+  // as a broken invariant.
+  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
+  for (size_t i = 0; i < value.size();) {
+    size_t bad = 0;
+    const size_t len = Utf8Sequence(p + i, value.size() - i, &bad);
+    if (len == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": is not valid UTF-8 (at byte ", i, ")"));
+    }
+    i += len;
   }
   return absl::OkStatus();
 }
@@ -121,8 +134,9 @@ absl::StatusOr<X509NamePtr> BuildName(const DistinguishedName& dn, const std::st
   if (auto s = CheckDnField(field + ".organizational_unit", dn.organizational_unit, false); !s.ok()) return s;
   if (!dn.country.empty() && (dn.country.size() != 2 || dn.country[0] < 'A' || dn.country[0] > 'Z' ||
                               dn.country[1] < 'A' || dn.country[1] > 'Z')) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".country: must be two upper-case letters (ISO 3166), got '", dn.country.substr(0, 8), "'"));
+    return absl::InvalidArgumentError(absl::StrCat(field,
+                                                   ".country: must be two upper-case letters (ISO 3166), got '",
+                                                   absl::CHexEscape(dn.country.substr(0, 8)), "'"));
   }
   X509NamePtr name(X509_NAME_new());
   CheckOpenSsl(name != nullptr, "X509_NAME_new");

@@ -23,7 +23,7 @@ struct DistinguishedName {
   std::string country;              // optional; two upper-case letters
 };
 
-// Validates every field (printable, 1..64 bytes, country two letters) and builds the X509_NAME.
+// Validates every field (printable UTF-8, 1..64 bytes, country two letters) and builds the X509_NAME.
 // Errors name the field ("subject.common_name: ...").
 absl::StatusOr<X509NamePtr> BuildName(const DistinguishedName& dn, const std::string& field = "subject");
 

@@ -91,6 +91,14 @@ TEST_F(IssuanceTest, RefusesBadSubjectsAndSubtrees) {
                            {{.common_name = "R", .country = "usa"}, kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(bad_country.ok());
   EXPECT_THAT(bad_country.status().message(), HasSubstr("subject.country"));
+  // Found by fuzz_ceremony (tests/fuzz/regressions/ceremony/country-echoes-control-byte): the country was
+  // echoed raw.
+  auto control_country =
+      IssueRootCertificate(root_key_.get(), root_key_.get(),
+                           {{.common_name = "R", .country = "\x05S"}, kNow, kNow + absl::Hours(1)});
+  ASSERT_FALSE(control_country.ok());
+  EXPECT_THAT(control_country.status().message(),
+              HasSubstr("subject.country: must be two upper-case letters (ISO 3166), got '\\x05S'"));
   auto no_cn = IssueRootCertificate(root_key_.get(), root_key_.get(), {{}, kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(no_cn.ok());
   EXPECT_THAT(no_cn.status().message(), HasSubstr("subject.common_name: required"));
@@ -99,6 +107,20 @@ TEST_F(IssuanceTest, RefusesBadSubjectsAndSubtrees) {
                                    {{.common_name = "I"}, ".bad_tree.org", kNow, kNow + absl::Hours(1)});
   ASSERT_FALSE(bad_subtree.ok());
   EXPECT_THAT(bad_subtree.status().message(), HasSubstr("permitted_dns_subtree"));
+  // Found by fuzz_ceremony (tests/fuzz/regressions/ceremony/subject-not-utf8-aborts): a subject field
+  // that is not UTF-8 made OpenSSL refuse the name entry, which aborted the process.
+  for (const std::string& bad : {std::string("Signet Quick\xa9start"), std::string("\xc3"),
+                                 std::string("\xed\xa0\x80 surrogate"), std::string("\xf4\x90\x80\x80")}) {
+    auto not_utf8 =
+        IssueRootCertificate(root_key_.get(), root_key_.get(),
+                             {{.common_name = "R", .organization = bad}, kNow, kNow + absl::Hours(1)});
+    ASSERT_FALSE(not_utf8.ok());
+    EXPECT_THAT(not_utf8.status().message(), HasSubstr("subject.organization: is not valid UTF-8 (at byte "));
+  }
+  EXPECT_TRUE(
+      IssueRootCertificate(root_key_.get(), root_key_.get(),
+                           {{.common_name = "R\xc3\xa9seau \xf0\x9f\x94\x91"}, kNow, kNow + absl::Hours(1)})
+          .ok());
   auto rsa = EvpPkeyPtr(EVP_RSA_gen(2048));
   auto rsa_root =
       IssueRootCertificate(rsa.get(), rsa.get(), {{.common_name = "R"}, kNow, kNow + absl::Hours(1)});

@@ -5,10 +5,14 @@
 #   ops/dev.sh test   install dependencies (Debian packages, examples/node's locked npm packages),
 #                     configure, build (-Werror) and run the whole test suite, then the suite again
 #                     under ASan+UBSan and the concurrency tests under TSan (--quick: plain suite only)
+#                     and the fuzz step: build the libFuzzer targets (build-fuzz/, clang), replay their
+#                     committed inputs and fuzz each one for SIGNET_FUZZ_SECONDS (default 20; 0 only replays)
+#   ops/dev.sh fuzz [SECONDS] [TARGET...]   the fuzz step alone, longer: SECONDS per target (default 300)
 #   ops/dev.sh bench  signetd against the HSM's ceiling and p11-kit server, one table (--quick: < 1 min)
 #   ops/dev.sh build  configure and build only
 # Environment: BUILD_DIR (default build), JOBS (default nproc), SIGNET_SANITIZE (address,undefined | thread;
-# builds into build-<sanitizer> unless BUILD_DIR is set).
+# builds into build-<sanitizer> unless BUILD_DIR is set), FUZZ_BUILD_DIR (default build-fuzz),
+# SIGNET_FUZZ_SECONDS (test's fuzzing time per target, default 20).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +24,8 @@ if [ -n "$SANITIZE" ]; then
 else
   BUILD_DIR="${BUILD_DIR:-build}"
 fi
+
+FUZZ_BUILD_DIR="${FUZZ_BUILD_DIR:-build-fuzz}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -108,7 +114,34 @@ cmd_test() {
   # then the concurrency tests under ThreadSanitizer.
   run_sanitized address,undefined "$ROOT/build-asan" ""
   run_sanitized thread "$ROOT/build-tsan" "$TSAN_TESTS" "${TSAN_TARGETS[@]}"
+  run_fuzz_step "${SIGNET_FUZZ_SECONDS:-20}"
   echo "ops/dev.sh test: everything passed in $((SECONDS - total)) s"
+}
+
+# The libFuzzer targets (tests/fuzz/): their own build directory, clang with ASan and UBSan, and only
+# the libraries they need; then tests/fuzz/run_fuzzers.sh replays the committed regression inputs and
+# seeds, and fuzzes each target for $1 seconds (0: replay only). Further arguments name targets.
+run_fuzz_step() {
+  local seconds="$1" start=$SECONDS
+  shift
+  step "configure $FUZZ_BUILD_DIR (clang, libFuzzer, ASan, UBSan)"
+  cmake -S "$ROOT" -B "$FUZZ_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIGNET_FUZZ=ON -DSIGNET_SANITIZE= \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+  step "build the fuzz targets with -Werror (${JOBS} jobs)"
+  cmake --build "$FUZZ_BUILD_DIR" -j "$JOBS" --target fuzz_all
+  echo "fuzz build took $((SECONDS - start)) s"
+  step "fuzz: replay tests/fuzz/regressions/ and the seed corpora, then ${seconds} s per target"
+  "$ROOT/tests/fuzz/run_fuzzers.sh" "$FUZZ_BUILD_DIR" "$seconds" "$@"
+}
+
+cmd_fuzz() {
+  local seconds="${1:-300}"
+  if [ $# -gt 0 ]; then shift; fi
+  case "$seconds" in
+    '' | *[!0-9]*) echo "usage: ops/dev.sh fuzz [SECONDS] [TARGET...]" >&2; exit 2 ;;
+  esac
+  "$ROOT/ops/install-deps.sh"
+  run_fuzz_step "$seconds" "$@"
 }
 
 # The quickstart. Everything lives under var/quickstart/; a second run reuses it (--fresh starts over).
@@ -437,9 +470,10 @@ case "${1:-}" in
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
   bench) shift; cmd_bench "$@" ;;
+  fuzz) shift; cmd_fuzz "$@" ;;
   build) shift; "$ROOT/ops/install-deps.sh"; configure_and_build "$@" ;;
   *)
-    echo "usage: ops/dev.sh run [--once] [--fresh] | test [--quick] | bench [--quick] | build" >&2
+    echo "usage: ops/dev.sh run [--once] [--fresh] | test [--quick] | bench [--quick] | fuzz [SECONDS] [TARGET...] | build" >&2
     exit 2
     ;;
 esac

@@ -13,6 +13,7 @@ PACKAGES=(
   libyaml-cpp-dev libcpp-httplib-dev libgfshare-dev
   python3-grpcio python3-protobuf python3-cryptography
   systemd python3-yaml   # tests/ops: systemd-analyze verify on ops/systemd, YAML of ops/k8s and ops/alerts
+  clang libclang-rt-14-dev  # the fuzz build (tests/fuzz): clang 14 and its libFuzzer, ASan and UBSan runtimes
 )
 # Node.js for examples/node: Debian's nodejs and npm, but only when there is no node at all. Installing
 # Debian's nodejs where another Node.js already is (NodeSource's package, nvm, a tarball) would replace

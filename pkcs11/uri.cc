@@ -1,6 +1,7 @@
 #include "pkcs11/uri.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
@@ -11,6 +12,15 @@
 namespace signet::pkcs11 {
 namespace {
 
+// A name or value from the URI as messages show it: quoted, C-escaped (a %-escape can decode to any
+// byte, and none may reach a log line raw), at most 64 bytes of it.
+std::string Quoted(std::string_view s) {
+  constexpr size_t kMaxShown = 64;
+  std::string out = absl::StrCat("'", absl::CHexEscape(Av(s.substr(0, kMaxShown))), "'");
+  if (s.size() > kMaxShown) absl::StrAppend(&out, "...");
+  return out;
+}
+
 absl::StatusOr<std::string> PercentDecode(std::string_view name, std::string_view value) {
   std::string out;
   out.reserve(value.size());
@@ -20,12 +30,14 @@ absl::StatusOr<std::string> PercentDecode(std::string_view name, std::string_vie
       continue;
     }
     if (i + 2 >= value.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI attribute '", Av(name), "': truncated %-escape"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pkcs11 URI attribute ", Quoted(name), ": truncated %-escape"));
     }
     int hi = HexDigitValue(value[i + 1]);
     int lo = HexDigitValue(value[i + 2]);
     if (hi < 0 || lo < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI attribute '", Av(name), "': bad %-escape"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pkcs11 URI attribute ", Quoted(name), ": bad %-escape"));
     }
     out.push_back(static_cast<char>(hi << 4 | lo));
     i += 2;
@@ -35,7 +47,7 @@ absl::StatusOr<std::string> PercentDecode(std::string_view name, std::string_vie
 
 absl::Status SetOnce(std::optional<std::string>& field, std::string_view name, std::string value) {
   if (field.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI attribute '", Av(name), "' given twice"));
+    return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI attribute ", Quoted(name), " given twice"));
   }
   field = std::move(value);
   return absl::OkStatus();
@@ -49,7 +61,8 @@ absl::Status ApplyPathAttribute(TokenSelector& sel, std::string_view name, std::
   if (name == "object") return SetOnce(sel.object, name, std::move(value));
   if (name == "type") {
     if (value != "private" && value != "public" && value != "cert" && value != "secret-key" && value != "data") {
-      return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI attribute 'type': unknown type '", value, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pkcs11 URI attribute 'type': unknown type ", Quoted(value)));
     }
     return SetOnce(sel.type, name, std::move(value));
   }
@@ -61,7 +74,8 @@ absl::Status ApplyPathAttribute(TokenSelector& sel, std::string_view name, std::
   if (name == "slot-id") {
     unsigned long slot = 0;
     if (!absl::SimpleAtoi(value, &slot)) {
-      return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI attribute 'slot-id': '", value, "' is not a number"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pkcs11 URI attribute 'slot-id': ", Quoted(value), " is not a number"));
     }
     if (sel.slot_id.has_value()) return absl::InvalidArgumentError("pkcs11 URI attribute 'slot-id' given twice");
     sel.slot_id = slot;
@@ -72,7 +86,7 @@ absl::Status ApplyPathAttribute(TokenSelector& sel, std::string_view name, std::
       name == "slot-description" || name == "slot-manufacturer") {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI: unknown path attribute '", Av(name), "'"));
+  return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI: unknown path attribute ", Quoted(name)));
 }
 
 absl::Status ApplyQueryAttribute(TokenSelector& sel, std::string_view name, std::string value) {
@@ -83,7 +97,7 @@ absl::Status ApplyQueryAttribute(TokenSelector& sel, std::string_view name, std:
   if (name == "pin-source") return SetOnce(sel.pin_source, name, std::move(value));
   if (name == "module-path") return SetOnce(sel.module_path, name, std::move(value));
   if (name == "module-name") return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI: unknown query attribute '", Av(name), "'"));
+  return absl::InvalidArgumentError(absl::StrCat("pkcs11 URI: unknown query attribute ", Quoted(name)));
 }
 
 absl::Status ParseAttributes(TokenSelector& sel, std::string_view part, char sep, bool query) {
@@ -94,7 +108,7 @@ absl::Status ParseAttributes(TokenSelector& sel, std::string_view part, char sep
     size_t eq = attr.find('=');
     if (eq == std::string_view::npos || eq == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("pkcs11 URI: attribute '", Av(attr.substr(0, 64)), "' is not name=value"));
+          absl::StrCat("pkcs11 URI: attribute ", Quoted(attr), " is not name=value"));
     }
     std::string_view name = attr.substr(0, eq);
     auto value = PercentDecode(name, attr.substr(eq + 1));
@@ -155,7 +169,7 @@ absl::StatusOr<TokenSelector> ParseTokenSelector(std::string_view text) {
   }
   if (sel.token && sel.token->size() > 32) {
     return absl::InvalidArgumentError(
-        absl::StrCat("token label '", sel.token->substr(0, 40), "...' is longer than 32 bytes"));
+        absl::StrCat("token label ", Quoted(*sel.token), " is longer than 32 bytes"));
   }
   return sel;
 }

@@ -1,5 +1,9 @@
 #include "pkcs11/uri.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -48,6 +52,25 @@ TEST(ParseTokenSelector, RejectsBadUris) {
   EXPECT_THAT(Msg(ParseTokenSelector("pkcs11:slot-id=x").status()), HasSubstr("is not a number"));
   EXPECT_THAT(Msg(ParseTokenSelector("pkcs11:type=gizmo").status()), HasSubstr("unknown type 'gizmo'"));
   EXPECT_THAT(Msg(ParseTokenSelector("pkcs11:token=" + std::string(5000, 'a')).status()), HasSubstr("longer than"));
+}
+
+// Found by fuzz_ceremony (tests/fuzz/regressions/ceremony/pkcs11-uri-echoes-raw-bytes): attribute names
+// and values (a %-escape decodes to any byte) reached the messages raw.
+TEST(ParseTokenSelector, MessagesEscapeUriBytes) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"pkcs11:token=a?mo\xff\xffule-path=/x", "unknown query attribute 'mo\\xff\\xffule-path'"},
+      {"pkcs11:x\x01y=1", "unknown path attribute 'x\\x01y'"},
+      {"pkcs11:type=%0a", "unknown type '\\n'"},
+      {"pkcs11:slot-id=1%00", "'1\\x00' is not a number"},
+      {"pkcs11:tok\x1f-n", "attribute 'tok\\x1f-n' is not name=value"},
+      {"pkcs11:t\xc3\xa9=%zz", "attribute 't\\xc3\\xa9': bad %-escape"},
+      {"lab\nel-" + std::string(40, 'x'), "token label 'lab\\nel-xxxx"},
+  };
+  for (const auto& [uri, expected] : cases) {
+    const std::string m = Msg(ParseTokenSelector(uri).status());
+    EXPECT_THAT(m, HasSubstr(expected)) << uri;
+    for (char c : m) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << m;
+  }
 }
 
 TEST(SelectToken, UniqueMatchOrListsWhatIsPresent) {

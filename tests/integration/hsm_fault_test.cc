@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -244,6 +245,18 @@ TEST_P(HsmFaultTest, RidesThroughAndRecovers) {
     }
   });
 
+  // Warm up until the clients are signing (a loaded machine takes a while to connect), then a little more.
+  const auto warmup_limit = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < warmup_limit) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (std::count_if(records.begin(), records.end(),
+                        [](const CallRecord& r) { return r.code == grpc::StatusCode::OK; }) >= 20) {
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   std::this_thread::sleep_for(kWarmup);
   const auto fault_on = Clock::now();
   WriteFileAtomically(control_, fc.rules);

@@ -57,7 +57,7 @@ install_node_examples() {
 # (eight threads, dead sessions, lost logins), and rotation with its HTTPS read-back. Debian's gRPC is
 # not instrumented, and its callback API hands calls between threads inside the library, so in-process
 # gRPC tests report races TSan cannot see the synchronization of (docs/TESTING.md).
-TSAN_TARGETS=(batcher_test pkcs11_integration_test rotation_test signet_fault_pkcs11)
+TSAN_TARGETS=(batcher_test pkcs11_integration_test rotation_test signet_fault_pkcs11 signet_log_scan)
 TSAN_TESTS='^(BatcherTest|BatcherFaultTest|Pkcs11Test|RotationTest|FailedPublicationTest)\.'
 
 sanitizer_env() {

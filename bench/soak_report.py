@@ -114,8 +114,10 @@ def main(argv):
         failures.append(f"signetd answered with errors: {server_errors}")
     for name, run, rc in ((signer, main_run, f.get("main_rc")), (bg_signer, bg_run, f.get("bg_rc"))):
         if rc != "0" or not run:
-            failures.append(f"signet-bench on {name} exited {rc} (a signature that did not verify, or no report)")
-            continue
+            why = (run.get("verify_error") or "no verify error reported") if run else "no report"
+            failures.append(f"signet-bench on {name} exited {rc}: {why}")
+            if not run:
+                continue
         if run["verified"] < run["signatures"]:
             failures.append(f"{name}: {run['verified']} of {run['signatures']} signatures verified")
         if run["calls_ok"] != run["calls"]:
@@ -193,6 +195,8 @@ def main(argv):
         if not run:
             p(f"{name}: no report")
             continue
+        if run.get("verify_error"):
+            p(f"{name}: verification FAILED: {run['verify_error']}")
         p(f"{name} ({run['curve']}, {run['items']} item(s)/call at {run['rate']:g} calls/s): {run['calls']} calls, "
           f"{run['signatures']} signatures, {run['verified']} verified, errors {run['errors'] or 'none'}; "
           f"latency p50 {run['p50_ms']:.2f} ms, p90 {run['p90_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, "
@@ -206,6 +210,17 @@ def main(argv):
     p(f"RSS: {num('rss_at_start_kib') / 1024:.1f} MiB at signetd's start; {rss_start / 1024:.1f} MiB after the "
       f"{f.get('warmup_s')}-s warm-up, {rss_end / 1024:.1f} MiB at the end: growth {growth:+.2f}% (limit {limit:g}%)"
       + (f"; range under load {rss_range[0] / 1024:.1f}..{rss_range[1] / 1024:.1f} MiB" if rss_range else ""))
+    steps = []
+    for prev, cur in zip(samples, samples[1:]):
+        if cur["phase"] in ("load",) and int(cur["rss_kib"]) - int(prev["rss_kib"]) > 2048:
+            steps.append(f"{cur['elapsed_s']} s: +{(int(cur['rss_kib']) - int(prev['rss_kib'])) / 1024:.1f} MiB "
+                         f"(queue {cur['queue_p256']})")
+    if steps:
+        p("RSS steps over 2 MiB between samples under load: " + "; ".join(steps))
+    trimmed = f.get("rss_trimmed_kib")
+    p(f"RSS once the load drained: {num('rss_drained_kib') / 1024:.1f} MiB; after malloc_trim(0): "
+      + (f"{float(trimmed) / 1024:.1f} MiB (memory glibc kept, not a leak)" if trimmed else "n/a (no gdb/ptrace)")
+      + " -- diagnostic only")
     if first_load and last_load:
         p(f"threads {first_load['threads']} -> {last_load['threads']}, fds {first_load['fds']} -> {last_load['fds']} "
           f"(samples: rss.csv)")

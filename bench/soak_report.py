@@ -107,6 +107,9 @@ def main(argv):
             n = v - b.get(code, 0)
             if code != "OK" and n > 0:
                 server_errors[f"{method}:{code}"] = int(n)
+    if f.get("generator_stuck") == "1":
+        failures.append("the load clients still waited for answers 45 s after the load's end (stopped; "
+                        "their reports are lost): signetd fell behind the offered load")
     total_errors = sum(errors.values())
     if total_errors:
         failures.append(f"{total_errors} calls or items failed: {errors}")

@@ -337,6 +337,18 @@ sleep_until_ms $((LOAD_T0 + LOAD_S * 1000 - 2000))
 RSS_END="$(rss_kib)"
 RSS_END_MS=$(now_ms)
 echo "RSS 2 s before the end: $RSS_END KiB"
+# The load clients end when their last call has an answer; calls have a 30 s deadline, so anything
+# still running 45 s after the load's end is an overloaded signetd (or client). Stopped, and a failure.
+GENERATOR_STUCK=0
+while kill -0 "$MAIN_PID" 2>/dev/null || kill -0 "$BG_PID" 2>/dev/null; do
+  if [ "$(now_ms)" -gt $((LOAD_T0 + LOAD_S * 1000 + 45000)) ]; then
+    GENERATOR_STUCK=1
+    echo "the load clients still wait for answers 45 s after the load's end: stopping them" >&2
+    kill "$MAIN_PID" "$BG_PID" 2>/dev/null
+    break
+  fi
+  sleep 0.5
+done
 wait "$MAIN_PID"
 MAIN_RC=$?
 wait "$BG_PID"
@@ -445,6 +457,7 @@ log_errors=$LOG_ERRORS
 log_warnings=$LOG_WARNINGS
 rotate_failures=${ROTATE_FAILURES:-0}
 pin_leaks=$PIN_LEAKS
+generator_stuck=$GENERATOR_STUCK
 cores=$(nproc)
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)
 EOF

@@ -11,17 +11,21 @@
 #      minimum) with clock_skew 0s and rotate_before 1h minus the period, checked every 2 s.
 #      --rotation external: signetd only reloads (every 1 s); a loop runs
 #      `signet rotate --config signetd.yaml --force` every period, as a CronJob would.
-#   3. Peak: a closed-loop `signet-bench daemon --verify` run on remote-settings (one item per call,
-#      128 calls in flight, --peak-seconds); the load rate is 80% of its calls/s (or --rate R).
+#   3. Peak: closed-loop `signet-bench daemon --verify` runs on remote-settings (one item per call,
+#      --clients processes at once, 128 calls in flight between them, --peak-seconds); the load rate
+#      is --load-percent (80) of their summed calls/s (or --rate R).
 #   4. Load for the whole duration: `signet-bench open-loop --verify` on remote-settings at that rate,
-#      one item per call, plus a light fixed background on normandy (20 calls/s of 2 items), so both
+#      split over --clients processes (default 2: one client is one thread reading the answers and
+#      verifying every signature, and on two busy cores it fell behind before signetd did), one item
+#      per call, plus a light fixed background on normandy (20 calls/s of 2 items), so both
 #      signer types and both curves stay loaded. Every signature is checked against the key its
 #      key_id names, so signatures of rotated keys verify too. Errors count over the whole load (no
 #      warm-up is excluded from the error count).
 #   5. signetd's RSS (VmRSS, /proc/<pid>/status): every 10 s into rss.csv (with threads, fds, queue
 #      depths and the rotation counters from /metrics); "start" is taken after the warm-up (10% of
 #      the load, at least 5 s: the allocator's and gRPC's pools fill in the first seconds), "end" 2 s
-#      before the load stops. Growth = end / start - 1 must stay below --max-rss-growth percent.
+#      before the load stops. Growth = end / start - 1 must stay below --max-rss-growth percent
+#      ("off": not judged), and RSS at the end below --max-rss-mib when given.
 #   6. After the load: one signature verified like Firefox (`signet verify --x5u`, root pin), the
 #      chain at each used key's x5u holds that key (SPKI SHA-256), SIGTERM and exit 0, no error or
 #      warning in signetd's log (audit lines aside), no PIN in any file the soak wrote.
@@ -33,10 +37,11 @@
 #
 # usage: ops/soak.sh --signet BIN --signetd BIN --bench BIN [--dir DIR] [--minutes N] [--rate R]
 #                    [--rotation internal|external] [--rotate-every S] [--peak-seconds S]
-#                    [--max-rss-growth PCT]
+#                    [--load-percent P] [--max-rss-growth PCT|off] [--max-rss-mib M] [--clients K]
 #        ops/soak.sh --check-usage [the same options]   (validate the options only; for ops/dev.sh)
 # Defaults: --dir var/soak (removed and recreated), --minutes 10, --rotate-every 45 (for runs under
-# 3 minutes: a quarter of the run, at least 5), --peak-seconds 10, --max-rss-growth 5.
+# 3 minutes: a quarter of the run, at least 5), --peak-seconds 10, --load-percent 80,
+# --max-rss-growth 5, no --max-rss-mib (a ceiling on RSS at the end), --clients 2.
 set -uo pipefail
 export LC_ALL=C  # EPOCHREALTIME's and awk's decimal point
 
@@ -56,13 +61,13 @@ is_number() { [[ "$1" =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+)$ ]]; }
 is_positive() { is_number "$1" && awk -v v="$1" 'BEGIN { exit !(v > 0) }'; }
 
 SIGNET="" SIGNETD="" BENCH="" DIR="$REPO/var/soak" MINUTES=10 RATE="" ROTATION=internal ROTATE_EVERY=""
-PEAK_SECONDS=10 MAX_RSS_GROWTH=5 CHECK_ONLY=0
+PEAK_SECONDS=10 MAX_RSS_GROWTH=5 MAX_RSS_MIB="" LOAD_PERCENT=80 CLIENTS=2 CHECK_ONLY=0
 while [ $# -gt 0 ]; do
   opt="$1"
   case "$opt" in
     --check-usage) CHECK_ONLY=1; shift; continue ;;
     --signet | --signetd | --bench | --dir | --minutes | --rate | --rotation | --rotate-every | --peak-seconds | \
-      --max-rss-growth)
+      --max-rss-growth | --max-rss-mib | --load-percent | --clients)
       [ $# -ge 2 ] || usage_error "$opt needs a value"
       val="$2"
       shift 2
@@ -81,6 +86,9 @@ while [ $# -gt 0 ]; do
     --rotate-every) ROTATE_EVERY="$val" ;;
     --peak-seconds) PEAK_SECONDS="$val" ;;
     --max-rss-growth) MAX_RSS_GROWTH="$val" ;;
+    --clients) CLIENTS="$val" ;;
+    --max-rss-mib) MAX_RSS_MIB="$val" ;;
+    --load-percent) LOAD_PERCENT="$val" ;;
   esac
 done
 
@@ -102,7 +110,12 @@ fi
   usage_error "--rotate-every $ROTATE_EVERY leaves no room for two rotations in a ${LOAD_S}-second load"
 [[ "$PEAK_SECONDS" =~ ^[0-9]+$ ]] && [ "$PEAK_SECONDS" -ge 2 ] && [ "$PEAK_SECONDS" -le 600 ] ||
   usage_error "--peak-seconds must be whole seconds, 2..600, got '$PEAK_SECONDS'"
-is_number "$MAX_RSS_GROWTH" || usage_error "--max-rss-growth must be a percentage (e.g. 5), got '$MAX_RSS_GROWTH'"
+[[ "$CLIENTS" =~ ^[1-8]$ ]] || usage_error "--clients must be 1..8, got '$CLIENTS'"
+[ "$MAX_RSS_GROWTH" = off ] || is_number "$MAX_RSS_GROWTH" ||
+  usage_error "--max-rss-growth must be a percentage (e.g. 5) or off, got '$MAX_RSS_GROWTH'"
+[ -z "$MAX_RSS_MIB" ] || [[ "$MAX_RSS_MIB" =~ ^[1-9][0-9]{0,5}$ ]] ||
+  usage_error "--max-rss-mib must be whole MiB, got '$MAX_RSS_MIB'"
+[[ "$LOAD_PERCENT" =~ ^[1-9][0-9]?$|^100$ ]] || usage_error "--load-percent must be 1..100, got '$LOAD_PERCENT'"
 [ "$CHECK_ONLY" -eq 1 ] && exit 0
 for b in SIGNET SIGNETD BENCH; do
   [ -n "${!b}" ] || usage_error "--${b,,} is required"
@@ -276,29 +289,38 @@ RATE_GIVEN=0
 BENCH_COMMON=(--server "localhost:$GRPC_PORT" "${CLIENT[@]}" --channels 1 --verify)
 if [ -n "$RATE" ]; then
   step "rate: $RATE calls/s (given; no peak measured)"
-  echo "{}" >"$DIR/peak.json"
 else
-  step "peak: closed loop on $SIGNER for ${PEAK_SECONDS} s (1 item per call, 128 in flight, --verify)"
+  step "peak: closed loop on $SIGNER for ${PEAK_SECONDS} s, $CLIENTS clients x $((128 / CLIENTS)) calls in flight, 1 item per call, --verify"
   echo peak >"$DIR/phase"
-  "$BENCH" daemon "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --concurrency 128 \
-    --duration "${PEAK_SECONDS}s" --warmup 1s >"$DIR/peak.json" 2>"$DIR/peak.err" ||
-    { cat "$DIR/peak.err" >&2; die "the peak measurement failed"; }
-  cat "$DIR/peak.json"
-  RATE="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(max(1, int(0.8 * r["calls_per_s"])))' "$DIR/peak.json")" ||
-    die "peak.json has no calls_per_s"
-  echo "load rate: 80% of $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["calls_per_s"])' "$DIR/peak.json") calls/s = $RATE calls/s"
+  pids=()
+  for c in $(seq 1 "$CLIENTS"); do
+    "$BENCH" daemon "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --concurrency $((128 / CLIENTS)) \
+      --duration "${PEAK_SECONDS}s" --warmup 1s >"$DIR/peak-$c.json" 2>"$DIR/peak-$c.err" &
+    pids+=($!)
+  done
+  for c in $(seq 1 "$CLIENTS"); do
+    wait "${pids[$((c - 1))]}" || { cat "$DIR/peak-$c.err" >&2; die "the peak measurement failed"; }
+  done
+  PEAK="$(cat "$DIR"/peak-*.json | python3 -c 'import json,sys; print(sum(json.loads(l)["calls_per_s"] for l in sys.stdin if l.startswith("{")))')" ||
+    die "the peak runs printed no calls_per_s"
+  RATE="$(awk -v p="$PEAK" -v f="$LOAD_PERCENT" 'BEGIN { r = int(f / 100 * p); print (r > 1 ? r : 1) }')"
+  echo "peak: $PEAK calls/s; load rate: $LOAD_PERCENT% = $RATE calls/s"
 fi
+CLIENT_RATE="$(awk -v r="$RATE" -v n="$CLIENTS" 'BEGIN { printf "%.3f", r / n }')"
 
 # --- 4-5. Load, rotations, RSS -------------------------------------------------------------------------
-step "load: $RATE calls/s on $SIGNER + $BG_RATE calls/s x $BG_ITEMS items on $BG_SIGNER, open loop, --verify, ${LOAD_S} s"
+step "load: $RATE calls/s on $SIGNER ($CLIENTS clients) + $BG_RATE calls/s x $BG_ITEMS items on $BG_SIGNER, open loop, --verify, ${LOAD_S} s"
 echo "RSS baseline after ${WARMUP_S} s of warm-up; samples every ${SAMPLE_EVERY_S} s in rss.csv; expecting >= $EXPECTED_ROTATIONS rotations"
 scrape >"$DIR/metrics-before-load.txt" || die "cannot read $METRICS_URL"
 echo warmup >"$DIR/phase"
 LOAD_T0=$(now_ms)
-"$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$RATE" --duration "${LOAD_S}s" \
-  --warmup 0s >"$DIR/load-$SIGNER.json" 2>"$DIR/load-$SIGNER.err" &
-MAIN_PID=$!
-PIDS+=($MAIN_PID)
+MAIN_PIDS=()
+for c in $(seq 1 "$CLIENTS"); do
+  "$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$CLIENT_RATE" --duration "${LOAD_S}s" \
+    --warmup 0s >"$DIR/load-$SIGNER-$c.json" 2>"$DIR/load-$SIGNER-$c.err" &
+  MAIN_PIDS+=($!)
+  PIDS+=($!)
+done
 "$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$BG_SIGNER" --items "$BG_ITEMS" --rate "$BG_RATE" \
   --duration "${LOAD_S}s" --warmup 0s >"$DIR/load-$BG_SIGNER.json" 2>"$DIR/load-$BG_SIGNER.err" &
 BG_PID=$!
@@ -329,7 +351,7 @@ echo "RSS at the end of the warm-up: $RSS_START KiB"
 t=$((LOAD_T0 + 60000))
 while [ $t -lt $((LOAD_T0 + LOAD_S * 1000 - 2000)) ]; do
   sleep_until_ms $t
-  kill -0 "$MAIN_PID" 2>/dev/null || break
+  kill -0 "${MAIN_PIDS[0]}" 2>/dev/null || break
   echo "  $(((t - LOAD_T0) / 1000)) s: RSS $(rss_kib) KiB, $(tail -n 1 "$DIR/rss.csv" | cut -d, -f8) key changes so far"
   t=$((t + 60000))
 done
@@ -340,24 +362,29 @@ echo "RSS 2 s before the end: $RSS_END KiB"
 # The load clients end when their last call has an answer; calls have a 30 s deadline, so anything
 # still running 45 s after the load's end is an overloaded signetd (or client). Stopped, and a failure.
 GENERATOR_STUCK=0
-while kill -0 "$MAIN_PID" 2>/dev/null || kill -0 "$BG_PID" 2>/dev/null; do
+running() { local p; for p in "${MAIN_PIDS[@]}" "$BG_PID"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+while running; do
   if [ "$(now_ms)" -gt $((LOAD_T0 + LOAD_S * 1000 + 45000)) ]; then
     GENERATOR_STUCK=1
     echo "the load clients still wait for answers 45 s after the load's end: stopping them" >&2
-    kill "$MAIN_PID" "$BG_PID" 2>/dev/null
+    kill "${MAIN_PIDS[@]}" "$BG_PID" 2>/dev/null
     break
   fi
   sleep 0.5
 done
-wait "$MAIN_PID"
-MAIN_RC=$?
+MAIN_RCS=""
+for c in $(seq 1 "$CLIENTS"); do
+  wait "${MAIN_PIDS[$((c - 1))]}"
+  rc=$?
+  MAIN_RCS="$MAIN_RCS $rc"
+  [ "$rc" -eq 0 ] || cat "$DIR/load-$SIGNER-$c.err" >&2
+done
 wait "$BG_PID"
 BG_RC=$?
 LOAD_END_MS=$(now_ms)
 echo after >"$DIR/phase"
 scrape >"$DIR/metrics-after-load.txt" || die "cannot read $METRICS_URL after the load"
-echo "signet-bench exit codes: $SIGNER $MAIN_RC, $BG_SIGNER $BG_RC"
-[ "$MAIN_RC" -eq 0 ] || cat "$DIR/load-$SIGNER.err" >&2
+echo "signet-bench exit codes: $SIGNER$MAIN_RCS, $BG_SIGNER $BG_RC"
 [ "$BG_RC" -eq 0 ] || cat "$DIR/load-$BG_SIGNER.err" >&2
 
 # --- 6. Afterwards: Firefox's verification, chains of the used keys, clean stop, logs, PINs ----------
@@ -384,26 +411,22 @@ while read -r key_id x5u spki; do
   fi
 done < <(python3 -c '
 import json, sys
-try:
-    r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-except Exception:
-    sys.exit()
-for k in r["keys"]:
-    print(k["key_id"], k["x5u"], k["spki_sha256"])' "$DIR/load-$SIGNER.json")
+keys = {}
+for path in sys.argv[1:]:
+    try:
+        r = json.loads(open(path).read().strip().splitlines()[-1])
+    except Exception:
+        continue
+    for k in r["keys"]:
+        keys[k["key_id"]] = (k["x5u"], k["spki_sha256"])
+for key_id, (x5u, spki) in sorted(keys.items()):
+    print(key_id, x5u, spki)' "$DIR"/load-$SIGNER-*.json)
 PUBLISHED="$(find "$P/x5u" -name "$SIGNER-*.pem" | wc -l)"
 
-# Diagnostic only (no verdict): RSS once the load has drained, and after glibc's malloc_trim(0) returns
-# the free memory it keeps (gdb attaches for a moment; skipped without gdb or ptrace permission).
-# What malloc_trim gives back was freed memory the allocator held (say, after a backlog), not a leak.
+# Diagnostic only (no verdict): RSS once the load has drained.
 sleep 1
 RSS_DRAINED="$(rss_kib)"
-RSS_TRIMMED=""
-if command -v gdb >/dev/null 2>&1 &&
-  gdb -p "$SIGNETD_PID" -batch -ex 'call (int)malloc_trim(0)' >"$DIR/malloc-trim.log" 2>&1 &&
-  grep -q '^\$1 = ' "$DIR/malloc-trim.log"; then
-  RSS_TRIMMED="$(rss_kib)"
-fi
-echo "RSS after the load: $RSS_DRAINED KiB; after malloc_trim(0): ${RSS_TRIMMED:-n/a} KiB"
+echo "RSS once the load drained: $RSS_DRAINED KiB"
 
 kill -TERM "$SIGNETD_PID"
 wait "$SIGNETD_PID"
@@ -436,16 +459,18 @@ rotation=$ROTATION
 rotate_every=$ROTATE_EVERY
 expected_rotations=$EXPECTED_ROTATIONS
 max_rss_growth=$MAX_RSS_GROWTH
+max_rss_mib=$MAX_RSS_MIB
+load_percent=$LOAD_PERCENT
 rss_at_start_kib=$RSS_AT_START
 rss_start_kib=$RSS_START
 rss_end_kib=$RSS_END
 rss_drained_kib=$RSS_DRAINED
-rss_trimmed_kib=$RSS_TRIMMED
 rss_start_ms=$RSS_START_MS
 rss_end_ms=$RSS_END_MS
 load_t0_ms=$LOAD_T0
 load_end_ms=$LOAD_END_MS
-main_rc=$MAIN_RC
+clients=$CLIENTS
+main_rcs=${MAIN_RCS# }
 bg_rc=$BG_RC
 firefox_verify_ok=$FIREFOX_OK
 chains_ok=$CHAINS_OK

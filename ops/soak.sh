@@ -104,11 +104,11 @@ if [ -z "$ROTATE_EVERY" ]; then
   ROTATE_EVERY=45
   [ "$LOAD_S" -ge 180 ] || ROTATE_EVERY=$((LOAD_S / 4 > 5 ? LOAD_S / 4 : 5))
 fi
-[[ "$ROTATE_EVERY" =~ ^[0-9]+$ ]] && [ "$ROTATE_EVERY" -ge 5 ] && [ "$ROTATE_EVERY" -le 1800 ] ||
+{ [[ "$ROTATE_EVERY" =~ ^[0-9]+$ ]] && [ "$ROTATE_EVERY" -ge 5 ] && [ "$ROTATE_EVERY" -le 1800 ]; } ||
   usage_error "--rotate-every must be whole seconds, 5..1800, got '$ROTATE_EVERY'"
 [ $((2 * ROTATE_EVERY)) -le "$LOAD_S" ] ||
   usage_error "--rotate-every $ROTATE_EVERY leaves no room for two rotations in a ${LOAD_S}-second load"
-[[ "$PEAK_SECONDS" =~ ^[0-9]+$ ]] && [ "$PEAK_SECONDS" -ge 2 ] && [ "$PEAK_SECONDS" -le 600 ] ||
+{ [[ "$PEAK_SECONDS" =~ ^[0-9]+$ ]] && [ "$PEAK_SECONDS" -ge 2 ] && [ "$PEAK_SECONDS" -le 600 ]; } ||
   usage_error "--peak-seconds must be whole seconds, 2..600, got '$PEAK_SECONDS'"
 [[ "$CLIENTS" =~ ^[1-8]$ ]] || usage_error "--clients must be 1..8, got '$CLIENTS'"
 [ "$MAX_RSS_GROWTH" = off ] || is_number "$MAX_RSS_GROWTH" ||
@@ -183,6 +183,8 @@ else
   PKI_TIMES="validity: 1h, clock_skew: 0s, rotate_before: 30m"
   ROTATION_YAML="{mode: external, reload_interval: 1s}"
 fi
+NL=$'\n'
+PKI_TIMES_YAML="${PKI_TIMES//, /$NL    }"  # one key a line, indented under the signer
 cat >"$DIR/signetd.yaml" <<EOF
 # signetd for the soak (ops/soak.sh): every key is described in ops/config/signetd.example.yaml.
 server:
@@ -207,7 +209,7 @@ signers:
     publication_dir: $P/x5u
     x5u_ca_file: $P/tls/ca.pem
     # A new key every ${ROTATE_EVERY} s ($ROTATION rotation).
-    $(echo "$PKI_TIMES" | sed 's/, /\n    /g')
+    $PKI_TIMES_YAML
   - id: $BG_SIGNER
     type: contentsignature
     key_label: normandy-p384
@@ -256,7 +258,7 @@ sampler() {
         $1 == "signet_queue_depth{signer=\"" b "\"}" { qb = $2 }
         END { printf "%d,%d,%d,%d,%d,%d,%d", kc, ro, rf, sa, sb, qa, qb }')"
       awk -v t="$t" -v t0="$SOAK_T0" -v phase="$(cat "$DIR/phase" 2>/dev/null)" -v m="$m" \
-        -v fds="$(ls "/proc/$SIGNETD_PID/fd" 2>/dev/null | wc -l)" '
+        -v fds="$(find "/proc/$SIGNETD_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" '
         /^VmRSS:/ { rss = $2 } /^VmHWM:/ { hwm = $2 } /^Threads:/ { th = $2 }
         END { if (rss != "") printf "%s,%.1f,%s,%d,%d,%d,%d,%s\n", t, (t - t0) / 1000, phase, rss, hwm, th, fds, m }' \
         "/proc/$SIGNETD_PID/status" >>"$DIR/rss.csv" 2>/dev/null
@@ -268,7 +270,7 @@ sampler() {
 SOAK_T0=$(now_ms)
 echo setup >"$DIR/phase"
 sampler &
-PIDS+=($!)
+PIDS+=("$!")
 
 # The first remote-settings key: issued by signetd itself at start (internal), or by `signet rotate`.
 if [ "$ROTATION" = external ]; then
@@ -296,7 +298,7 @@ else
   for c in $(seq 1 "$CLIENTS"); do
     "$BENCH" daemon "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --concurrency $((128 / CLIENTS)) \
       --duration "${PEAK_SECONDS}s" --warmup 1s >"$DIR/peak-$c.json" 2>"$DIR/peak-$c.err" &
-    pids+=($!)
+    pids+=("$!")
   done
   for c in $(seq 1 "$CLIENTS"); do
     wait "${pids[$((c - 1))]}" || { cat "$DIR/peak-$c.err" >&2; die "the peak measurement failed"; }
@@ -318,13 +320,13 @@ MAIN_PIDS=()
 for c in $(seq 1 "$CLIENTS"); do
   "$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$CLIENT_RATE" --duration "${LOAD_S}s" \
     --warmup 0s >"$DIR/load-$SIGNER-$c.json" 2>"$DIR/load-$SIGNER-$c.err" &
-  MAIN_PIDS+=($!)
-  PIDS+=($!)
+  MAIN_PIDS+=("$!")
+  PIDS+=("$!")
 done
 "$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$BG_SIGNER" --items "$BG_ITEMS" --rate "$BG_RATE" \
   --duration "${LOAD_S}s" --warmup 0s >"$DIR/load-$BG_SIGNER.json" 2>"$DIR/load-$BG_SIGNER.err" &
 BG_PID=$!
-PIDS+=($BG_PID)
+PIDS+=("$BG_PID")
 if [ "$ROTATION" = external ]; then
   # The CronJob's part, every ROTATE_EVERY s while the load runs (not in its last 2 s).
   (
@@ -339,7 +341,7 @@ if [ "$ROTATION" = external ]; then
       next=$((next + ROTATE_EVERY * 1000))
     done
   ) &
-  PIDS+=($!)
+  PIDS+=("$!")
 fi
 
 sleep_until_ms $((LOAD_T0 + WARMUP_S * 1000))

@@ -235,7 +235,7 @@ def main(argv):
     p(f"soak: {load_s:.0f} s of load ({load_s / 60:.2f} min), {f.get('rotation')} rotation every "
       f"{f.get('rotate_every')} s; machine: {f.get('cores')} cores, load average {f.get('loadavg')} at the end")
     if peak:
-        p(f"peak (closed loop, {peak['clients']} clients, {peak['concurrency']} in flight, --verify): "
+        p(f"peak (closed loop, {peak['clients']} client(s), {peak['concurrency']} in flight, --verify): "
           f"{peak['calls_per_s']:.0f} calls/s (p50 {peak['p50_ms']:.2f} ms, p99 {peak['p99_ms']:.2f} ms, "
           f"errors {peak['errors'] or 'none'})")
     p(f"rate: target {rate:g} calls/s ({'given' if f.get('rate_given') == '1' else '{}% of the peak'.format(f.get('load_percent', '80'))}); "
@@ -244,7 +244,7 @@ def main(argv):
     p(f"load generator: start lag p50 {main_run.get('start_lag_p50_ms', 0):.2f} ms, p99 {lag99:.2f} ms"
       + (" -- the generator fell behind its schedule (latencies include its lag)" if generator_behind else
          " (kept up)"))
-    for name, run in ((f"{signer} ({clients} clients; latencies: the worst client's)", main_run),
+    for name, run in (((f"{signer} ({clients} clients; latencies: the worst client's)" if clients > 1 else signer), main_run),
                       (bg_signer, bg_run)):
         if not run:
             p(f"{name}: no report")

@@ -251,8 +251,8 @@ class LoadGenerator {
       if (status == grpc::CompletionQueue::GOT_EVENT) Finish(static_cast<Call*>(tag));
     }
     if (pacer.joinable()) pacer.join();
+    Report(mode);  // with "verify_error" when a check failed, so a long run's numbers are not lost
     if (!verify_error_.empty()) return absl::DataLossError(verify_error_);
-    Report(mode);
     return absl::OkStatus();
   }
 
@@ -349,6 +349,10 @@ class LoadGenerator {
   }
 
   void Verify(const v1::SignResponse& response) {
+    // After the first failure the run has failed: stop checking. In particular a key whose GetSigner
+    // failed is not asked for again with every answer it signed (each ask blocks this thread, the one
+    // reading the answers, for up to its deadline: an overloaded server would be made worse).
+    if (!verify_error_.empty()) return;
     for (int i = 0; i < response.items_size() && i < request_.inputs_size(); ++i) {
       if (!response.items(i).has_result()) continue;
       const v1::SignResult& result = response.items(i).result();
@@ -403,14 +407,15 @@ class LoadGenerator {
         "\"rate\":%.1f,\"calls\":%zu,\"calls_ok\":%llu,\"signatures\":%llu,\"seconds\":%.3f,"
         "\"sigs_per_s\":%.1f,\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
         "\"max_ms\":%.3f,\"verified\":%llu,\"start_lag_p50_ms\":%.3f,\"start_lag_p99_ms\":%.3f,"
-        "\"errors\":{%s},\"keys\":[%s]}\n",
+        "\"errors\":{%s},\"keys\":[%s]%s}\n",
         JsonString(mode).c_str(), JsonString(request_.signer_id()).c_str(),
         JsonString(GetEcCurveInfo(curve_).name).c_str(), options_.items, options_.concurrency,
         options_.channels, options_.rate, latencies_us_.size(), static_cast<unsigned long long>(calls_ok_),
         static_cast<unsigned long long>(signatures_), seconds, static_cast<double>(signatures_) / seconds,
         static_cast<double>(latencies_us_.size()) / seconds, pct(0.50), pct(0.90), pct(0.99),
         latencies_us_.empty() ? 0.0 : latencies_us_.back() / 1000.0,
-        static_cast<unsigned long long>(verified_), lag(0.5), lag(0.99), errors.c_str(), keys.c_str());
+        static_cast<unsigned long long>(verified_), lag(0.5), lag(0.99), errors.c_str(), keys.c_str(),
+        verify_error_.empty() ? "" : absl::StrCat(",\"verify_error\":", JsonString(verify_error_)).c_str());
   }
 
   std::vector<std::unique_ptr<v1::Signer::Stub>> stubs_;

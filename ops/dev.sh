@@ -9,6 +9,9 @@
 #                     committed inputs and fuzz each one for SIGNET_FUZZ_SECONDS (default 20; 0 only replays)
 #   ops/dev.sh fuzz [SECONDS] [TARGET...]   the fuzz step alone, longer: SECONDS per target (default 300)
 #   ops/dev.sh bench  signetd against the HSM's ceiling and p11-kit server, one table (--quick: < 1 min)
+#   ops/dev.sh soak   [--minutes N] [--rate R] [--rotation internal|external]: N minutes (default 10) of
+#                     open-loop load at 80% of the measured peak while a signer rotates; errors must be 0,
+#                     signetd's RSS growth < 5%, rotations must happen (ops/soak.sh; all under var/soak/)
 #   ops/dev.sh build  configure and build only
 # Environment: BUILD_DIR (default build), JOBS (default nproc), SIGNET_SANITIZE (address,undefined | thread;
 # builds into build-<sanitizer> unless BUILD_DIR is set), FUZZ_BUILD_DIR (default build-fuzz),
@@ -466,14 +469,32 @@ EOF
   python3 "$ROOT/bench/bench_table.py" "$out" --rss-kib "$rss"
 }
 
+# The soak (ops/soak.sh does the work, given the binaries). Options are checked before the build.
+#   --minutes N  minutes of load (default 10; fractions allowed, at least 0.5)
+#   --rate R     calls per second instead of 80% of the measured peak
+#   --rotation internal|external   signetd's own timer (default) or `signet rotate --force` in a loop
+cmd_soak() {
+  "$ROOT/ops/soak.sh" --check-usage "$@"
+  "$ROOT/ops/install-deps.sh"
+  configure_and_build --target signet --target signetd --target signet-bench
+  local bin="$BUILD_DIR"
+  case "$bin" in /*) ;; *) bin="$ROOT/$bin" ;; esac
+  exec "$ROOT/ops/soak.sh" --signet "$bin/keymgmt/signet" --signetd "$bin/daemon/signetd" \
+    --bench "$bin/bench/signet-bench" --dir "$ROOT/var/soak" "$@"
+}
+
+# Sourced (ops/soak.sh takes quickstart_setup from here): define the functions, run nothing.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
 case "${1:-}" in
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   fuzz) shift; cmd_fuzz "$@" ;;
+  soak) shift; cmd_soak "$@" ;;
   build) shift; "$ROOT/ops/install-deps.sh"; configure_and_build "$@" ;;
   *)
-    echo "usage: ops/dev.sh run [--once] [--fresh] | test [--quick] | bench [--quick] | fuzz [SECONDS] [TARGET...] | build" >&2
+    echo "usage: ops/dev.sh run [--once] [--fresh] | test [--quick] | bench [--quick] | fuzz [SECONDS] [TARGET...] | soak [--minutes N] [--rate R] [--rotation internal|external] | build" >&2
     exit 2
     ;;
 esac

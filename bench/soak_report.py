@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""The soak's summary and verdict, from what ops/soak.sh left in its directory.
+
+usage: soak_report.py DIR SIGNER BACKGROUND_SIGNER
+
+Reads facts.env (the script's own measurements and checks), peak-<n>.json and load-<signer>-<n>.json
+(signet-bench, one per client process; the background signer's is load-<signer>.json), metrics-before-load.txt and metrics-after-load.txt (signetd's /metrics around the
+load) and rss.csv (the 10-second samples). Prints the summary, writes summary.json and summary.txt,
+and exits 1 when a check failed.
+"""
+import csv
+import json
+import math
+import re
+import sys
+
+METRIC_LINE = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)')
+LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def read_facts(path):
+    facts = {}
+    for line in open(path):
+        if "=" in line:
+            k, v = line.rstrip("\n").split("=", 1)
+            facts[k] = v
+    return facts
+
+
+def read_json_line(path):
+    """signet-bench prints one JSON object; an empty dict when it printed none (it failed)."""
+    try:
+        lines = [l for l in open(path).read().splitlines() if l.strip().startswith("{")]
+        return json.loads(lines[-1]) if lines else {}
+    except OSError:
+        return {}
+
+
+def read_metrics(path):
+    """[(name, {labels}, value)] of a Prometheus text exposition."""
+    out = []
+    try:
+        text = open(path).read()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = METRIC_LINE.match(line)
+        if not m:
+            continue
+        try:
+            value = float(m.group(3))
+        except ValueError:
+            continue
+        out.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), value))
+    return out
+
+
+def combine(runs):
+    """One report from several signet-bench clients' reports: counts summed, errors and keys merged,
+    latencies and lags the worst client's."""
+    runs = [r for r in runs if r]
+    if not runs:
+        return {}
+    out = dict(runs[0])
+    for k in ("calls", "calls_ok", "signatures", "verified", "calls_per_s", "sigs_per_s", "rate", "concurrency"):
+        out[k] = sum(r.get(k, 0) for r in runs)
+    for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "start_lag_p50_ms", "start_lag_p99_ms"):
+        out[k] = max(r.get(k, 0) for r in runs)
+    out["errors"] = {}
+    keys = {}
+    for r in runs:
+        for code, n in r.get("errors", {}).items():
+            out["errors"][code] = out["errors"].get(code, 0) + n
+        for k in r.get("keys", []):
+            if k["key_id"] in keys:
+                keys[k["key_id"]]["signatures"] += k["signatures"]
+            else:
+                keys[k["key_id"]] = dict(k)
+    out["keys"] = list(keys.values())
+    out["verify_error"] = next((r["verify_error"] for r in runs if r.get("verify_error")), "")
+    out["clients"] = len(runs)
+    return out
+
+
+def metric_sum(metrics, name, **labels):
+    return sum(v for n, ls, v in metrics if n == name and all(ls.get(k) == w for k, w in labels.items()))
+
+
+def by_code(metrics, method):
+    return {ls.get("code"): v for n, ls, v in metrics if n == "signet_requests_total" and ls.get("method") == method}
+
+
+def histogram_quantiles(before, after, name, qs, **labels):
+    """Upper bucket bounds (seconds) holding each quantile of a histogram's increase between scrapes."""
+    buckets = {}
+    for metrics, sign in ((after, 1), (before, -1)):
+        for n, ls, v in metrics:
+            if n == name + "_bucket" and all(ls.get(k) == w for k, w in labels.items()):
+                buckets[float(ls["le"])] = buckets.get(float(ls["le"]), 0) + sign * v
+    bounds = sorted(buckets)
+    total = buckets.get(math.inf, 0)
+    if not total:
+        return [None for _ in qs]
+    return [next((b for b in bounds if buckets[b] >= q * total), math.inf) for q in qs]
+
+
+def main(argv):
+    if len(argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    d, signer, bg_signer = argv[1:]
+    f = read_facts(f"{d}/facts.env")
+    num = lambda k, default=0.0: float(f.get(k) or default)  # noqa: E731
+    clients = int(f.get("clients") or 1)
+    peak = combine([read_json_line(f"{d}/peak-{c}.json") for c in range(1, clients + 1)])
+    main_runs = [read_json_line(f"{d}/load-{signer}-{c}.json") for c in range(1, clients + 1)]
+    main_run = combine(main_runs)
+    bg_run = read_json_line(f"{d}/load-{bg_signer}.json")
+    before = read_metrics(f"{d}/metrics-before-load.txt")
+    after = read_metrics(f"{d}/metrics-after-load.txt")
+    delta = lambda name, **l: metric_sum(after, name, **l) - metric_sum(before, name, **l)  # noqa: E731
+    samples = []
+    try:
+        samples = list(csv.DictReader(open(f"{d}/rss.csv")))
+    except OSError:
+        pass
+
+    failures = []
+    load_s = num("load_s")
+    wall_s = max(0.001, (num("load_end_ms") - num("load_t0_ms")) / 1000)
+
+    # Rates: the target, what the pacer started, and what signetd served (its own counters, over the
+    # wall time from the load's start to the end of the last answer).
+    rate = num("rate")
+    served_sigs = delta("signet_signatures_total", signer=signer)
+    served_bg = delta("signet_signatures_total", signer=bg_signer)
+    served_rate = served_sigs / wall_s  # one item per call on the main stream: signatures = calls
+
+    # Errors: signet-bench's by code (calls and items), and signetd's own count of non-OK answers.
+    errors = {}
+    for name, run in ((signer, main_run), (bg_signer, bg_run)):
+        for code, n in run.get("errors", {}).items():
+            errors[f"{name}:{code}"] = errors.get(f"{name}:{code}", 0) + n
+    server_errors = {}
+    for method in ("Sign", "SignHash", "GetSigner"):
+        b, a = by_code(before, method), by_code(after, method)
+        for code, v in a.items():
+            n = v - b.get(code, 0)
+            if code != "OK" and n > 0:
+                server_errors[f"{method}:{code}"] = int(n)
+    if f.get("generator_stuck") == "1":
+        failures.append("the load clients still waited for answers 45 s after the load's end (stopped; "
+                        "their reports are lost): signetd fell behind the offered load")
+    total_errors = sum(errors.values())
+    if total_errors:
+        failures.append(f"{total_errors} calls or items failed: {errors}")
+    if server_errors:
+        failures.append(f"signetd answered with errors: {server_errors}")
+    rcs = (f.get("main_rcs") or "").split()
+    runs = [(f"{signer} client {c + 1}", main_runs[c], rcs[c] if c < len(rcs) else "?") for c in range(clients)]
+    for name, run, rc in runs + [(bg_signer, bg_run, f.get("bg_rc"))]:
+        if rc != "0" or not run:
+            why = (run.get("verify_error") or "no verify error reported") if run else "no report"
+            failures.append(f"signet-bench on {name} exited {rc}: {why}")
+            if not run:
+                continue
+        if run["verified"] < run["signatures"]:
+            failures.append(f"{name}: {run['verified']} of {run['signatures']} signatures verified")
+        if run["calls_ok"] != run["calls"]:
+            failures.append(f"{name}: {run['calls_ok']} of {run['calls']} calls ok")
+
+    # Rotations under load: the signer's key changes as signetd counted them.
+    rotations = int(delta("signet_signer_key_changes_total", signer=signer))
+    rotations_failed = int(delta("signet_rotations_total", signer=signer, result="failed"))
+    expected = int(num("expected_rotations", 1))
+    keys = main_run.get("keys", [])
+    if rotations < expected:
+        failures.append(f"{rotations} rotations under load, expected at least {expected}")
+    if rotations_failed:
+        failures.append(f"{rotations_failed} rotation checks failed inside signetd")
+    if int(num("rotate_failures")):
+        failures.append(f"{int(num('rotate_failures'))} `signet rotate` runs failed")
+    # Each key switched to under load signs calls (at the load's rates, within milliseconds), so at least
+    # as many keys signed as there were switches (one more with the key the load began on).
+    if main_run and len(keys) < rotations:
+        failures.append(f"only {len(keys)} keys signed, for {rotations} key changes")
+    if int(num("chains_bad")):
+        failures.append(f"{int(num('chains_bad'))} used keys' x5u chains do not hold their key")
+    if main_run and int(num("chains_ok")) != len(keys):
+        failures.append(f"{int(num('chains_ok'))} of {len(keys)} used keys' chains checked")
+    if f.get("firefox_verify_ok") != "1":
+        failures.append("the final signature did not verify like Firefox (signet verify --x5u)")
+
+    # Health of the process.
+    for name, want in (("signet_hsm_up", 1),):
+        got = metric_sum(after, name)
+        if got != want:
+            failures.append(f"{name} is {got:g} after the load")
+    for name in ("signet_signature_check_failures_total", "signet_hsm_call_timeouts_total",
+                 "signet_hsm_recoveries_total"):
+        n = delta(name)
+        if n:
+            failures.append(f"{name} rose by {n:g}")
+    if f.get("signetd_rc") != "0" or f.get("stopped_cleanly") != "1":
+        failures.append(f"signetd exited {f.get('signetd_rc')} on SIGTERM (stopped cleanly: {f.get('stopped_cleanly')})")
+    if int(num("log_errors")) or int(num("log_warnings")):
+        failures.append(f"signetd logged {int(num('log_errors'))} errors and {int(num('log_warnings'))} warnings")
+    if int(num("pin_leaks")):
+        failures.append(f"{int(num('pin_leaks'))} PINs appear in the soak's files")
+
+    # Memory.
+    rss_start, rss_end = num("rss_start_kib"), num("rss_end_kib")
+    growth = (rss_end / rss_start - 1) * 100 if rss_start else float("nan")
+    limit = None if f.get("max_rss_growth") == "off" else num("max_rss_growth", 5)
+    ceiling_mib = float(f["max_rss_mib"]) if f.get("max_rss_mib") else None
+    if not rss_start or not rss_end:
+        failures.append("no RSS sample")
+    else:
+        if limit is not None and not growth < limit:
+            failures.append(f"RSS grew {growth:.1f}% (limit {limit:g}%)")
+        if ceiling_mib is not None and rss_end / 1024 >= ceiling_mib:
+            failures.append(f"RSS at the end is {rss_end / 1024:.1f} MiB (ceiling {ceiling_mib:g} MiB)")
+    in_load = [s for s in samples if s["phase"] == "load"]
+    rss_range = (min(int(s["rss_kib"]) for s in in_load), max(int(s["rss_kib"]) for s in in_load)) if in_load else None
+    queue_max = max((int(s["queue_p256"]) for s in samples if s["phase"] in ("warmup", "load")), default=0)
+    first_load = next((s for s in samples if s["phase"] in ("warmup", "load")), None)
+    last_load = next((s for s in reversed(samples) if s["phase"] == "load"), None)
+
+    lag99 = main_run.get("start_lag_p99_ms", 0)
+    generator_behind = lag99 > 10
+    lines = []
+    p = lines.append
+    p(f"soak: {load_s:.0f} s of load ({load_s / 60:.2f} min), {f.get('rotation')} rotation every "
+      f"{f.get('rotate_every')} s; machine: {f.get('cores')} cores, load average {f.get('loadavg')} at the end")
+    if peak:
+        p(f"peak (closed loop, {peak['clients']} client(s), {peak['concurrency']} in flight, --verify): "
+          f"{peak['calls_per_s']:.0f} calls/s (p50 {peak['p50_ms']:.2f} ms, p99 {peak['p99_ms']:.2f} ms, "
+          f"errors {peak['errors'] or 'none'})")
+    p(f"rate: target {rate:g} calls/s ({'given' if f.get('rate_given') == '1' else '{}% of the peak'.format(f.get('load_percent', '80'))}); "
+      f"started {main_run.get('calls_per_s', 0):.1f}/s; served by signetd {served_rate:.1f}/s "
+      f"({served_sigs:.0f} signatures over {wall_s:.1f} s)")
+    p(f"load generator: start lag p50 {main_run.get('start_lag_p50_ms', 0):.2f} ms, p99 {lag99:.2f} ms"
+      + (" -- the generator fell behind its schedule (latencies include its lag)" if generator_behind else
+         " (kept up)"))
+    for name, run in (((f"{signer} ({clients} clients; latencies: the worst client's)" if clients > 1 else signer), main_run),
+                      (bg_signer, bg_run)):
+        if not run:
+            p(f"{name}: no report")
+            continue
+        if run.get("verify_error"):
+            p(f"{name}: verification FAILED: {run['verify_error']}")
+        p(f"{name} ({run['curve']}, {run['items']} item(s)/call at {run['rate']:g} calls/s): {run['calls']} calls, "
+          f"{run['signatures']} signatures, {run['verified']} verified, errors {run['errors'] or 'none'}; "
+          f"latency p50 {run['p50_ms']:.2f} ms, p90 {run['p90_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, "
+          f"max {run['max_ms']:.1f} ms")
+    server_p50, server_p99 = histogram_quantiles(before, after, "signet_call_seconds", (0.5, 0.99), method="Sign")
+    if server_p50 is not None:
+        p(f"signetd's own view of Sign (handler to answer, both signers, histogram buckets): p50 <= "
+          f"{server_p50 * 1000:g} ms, p99 <= {server_p99 * 1000:g} ms")
+    p(f"signetd-side: {served_sigs + served_bg:.0f} signatures ({signer} {served_sigs:.0f}, {bg_signer} "
+      f"{served_bg:.0f}), non-OK answers {server_errors or 'none'}, queue depth max {queue_max} ({signer}, 10-s samples)")
+    p(f"errors: {total_errors} (by code: {errors or 'none'})")
+    p(f"rotations under load: {rotations} key changes (expected >= {expected}), failed checks {rotations_failed}; "
+      f"keys that signed: {len(keys)}, their chains at x5u hold them: {f.get('chains_ok')}/{len(keys)}; "
+      f"chains published in all: {f.get('published_chains')}")
+    p(f"RSS: {num('rss_at_start_kib') / 1024:.1f} MiB at signetd's start; {rss_start / 1024:.1f} MiB after the "
+      f"{f.get('warmup_s')}-s warm-up, {rss_end / 1024:.1f} MiB at the end: growth {growth:+.2f}% "
+      f"(limit: {'none, reported only' if limit is None else f'{limit:g}%'}"
+      f"{'' if ceiling_mib is None else f'; ceiling {ceiling_mib:g} MiB'})"
+      + (f"; range under load {rss_range[0] / 1024:.1f}..{rss_range[1] / 1024:.1f} MiB" if rss_range else ""))
+    steps = []
+    for prev, cur in zip(samples, samples[1:]):
+        if cur["phase"] in ("load",) and int(cur["rss_kib"]) - int(prev["rss_kib"]) > 2048:
+            steps.append(f"{cur['elapsed_s']} s: +{(int(cur['rss_kib']) - int(prev['rss_kib'])) / 1024:.1f} MiB "
+                         f"(queue {cur['queue_p256']})")
+    if steps:
+        p("RSS steps over 2 MiB between samples under load: " + "; ".join(steps))
+    p(f"RSS once the load drained: {num('rss_drained_kib') / 1024:.1f} MiB (diagnostic only)")
+    if first_load and last_load:
+        p(f"threads {first_load['threads']} -> {last_load['threads']}, fds {first_load['fds']} -> {last_load['fds']} "
+          f"(samples: rss.csv)")
+    p(f"after: Firefox-rules verify {'ok' if f.get('firefox_verify_ok') == '1' else 'FAILED'}; signetd exit "
+      f"{f.get('signetd_rc')} on SIGTERM; log errors {f.get('log_errors')}, warnings {f.get('log_warnings')}; "
+      f"PINs in files: {f.get('pin_leaks')}")
+    p("")
+    p("soak PASSED" if not failures else "soak FAILED:\n  - " + "\n  - ".join(failures))
+    text = "\n".join(lines)
+    print(text)
+    open(f"{d}/summary.txt", "w").write(text + "\n")
+    json.dump({"facts": f, "peak": peak, "load": main_run, "load_clients": main_runs, "background": bg_run, "served_rate": served_rate,
+               "rotations": rotations, "rss_growth_pct": None if math.isnan(growth) else growth,
+               "server_errors": server_errors, "queue_max": queue_max, "failures": failures},
+              open(f"{d}/summary.json", "w"), indent=1)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,494 @@
+#!/usr/bin/env bash
+# Soak: signetd under sustained open-loop load at ~80% of its measured peak for N minutes while its
+# contentsignaturepki signer rotates, with the real binaries. `ops/dev.sh soak` builds them and calls
+# this; the soak_smoke_test CTest entry runs a 40-second version.
+#
+#   1. Setup (quickstart_setup from ops/dev.sh): two SoftHSM tokens, PIN shares, root and
+#      intermediate ceremonies, a plain P-384 key (normandy-p384), the dev mTLS PKI.
+#   2. signetd with two signers: remote-settings (contentsignaturepki, P-256 end-entity keys that
+#      rotate every --rotate-every seconds) and normandy (contentsignature, the fixed P-384 key).
+#      --rotation internal (default): signetd's own timer rotates. validity is 1h (the config's
+#      minimum) with clock_skew 0s and rotate_before 1h minus the period, checked every 2 s.
+#      --rotation external: signetd only reloads (every 1 s); a loop runs
+#      `signet rotate --config signetd.yaml --force` every period, as a CronJob would.
+#   3. Peak: closed-loop `signet-bench daemon --verify` runs on remote-settings (one item per call,
+#      --clients processes at once, 128 calls in flight between them, --peak-seconds); the load rate
+#      is --load-percent (80) of their summed calls/s (or --rate R).
+#   4. Load for the whole duration: `signet-bench open-loop --verify` on remote-settings at that rate,
+#      split over --clients processes (default 2: one client is one thread reading the answers and
+#      verifying every signature, and on two busy cores it fell behind before signetd did), one item
+#      per call, plus a light fixed background on normandy (20 calls/s of 2 items), so both
+#      signer types and both curves stay loaded. Every signature is checked against the key its
+#      key_id names, so signatures of rotated keys verify too. Errors count over the whole load (no
+#      warm-up is excluded from the error count).
+#   5. signetd's RSS (VmRSS, /proc/<pid>/status): every 10 s into rss.csv (with threads, fds, queue
+#      depths and the rotation counters from /metrics); "start" is taken after the warm-up (10% of
+#      the load, at least 5 s: the allocator's and gRPC's pools fill in the first seconds), "end" 2 s
+#      before the load stops. Growth = end / start - 1 must stay below --max-rss-growth percent
+#      ("off": not judged), and RSS at the end below --max-rss-mib when given.
+#   6. After the load: one signature verified like Firefox (`signet verify --x5u`, root pin), the
+#      chain at each used key's x5u holds that key (SPKI SHA-256), SIGTERM and exit 0, no error or
+#      warning in signetd's log (audit lines aside), no PIN in any file the soak wrote.
+#   7. The summary (bench/soak_report.py): duration, rate target vs achieved, calls, signatures,
+#      errors by code, verified, rotations, keys, RSS start/end/growth, latencies. Exit 1 when any
+#      call or item failed, a signature did not verify, fewer rotations happened than expected
+#      (period P over a load of L seconds: at least max(1, floor(L/P) - 1)), RSS grew too much, or
+#      any check above failed.
+#
+# usage: ops/soak.sh --signet BIN --signetd BIN --bench BIN [--dir DIR] [--minutes N] [--rate R]
+#                    [--rotation internal|external] [--rotate-every S] [--peak-seconds S]
+#                    [--load-percent P] [--max-rss-growth PCT|off] [--max-rss-mib M] [--clients K]
+#        ops/soak.sh --check-usage [the same options]   (validate the options only; for ops/dev.sh)
+# Defaults: --dir var/soak (removed and recreated), --minutes 10, --rotate-every 45 (for runs under
+# 3 minutes: a quarter of the run, at least 5), --peak-seconds 10, --load-percent 80,
+# --max-rss-growth 5, no --max-rss-mib (a ceiling on RSS at the end), --clients 2.
+set -uo pipefail
+export LC_ALL=C  # EPOCHREALTIME's and awk's decimal point
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+
+usage() {
+  sed -n 's/^# usage: /usage: /p; s/^#        ops\/soak.sh/       ops\/soak.sh/p; s/^#                    \[/                    [/p' \
+    "${BASH_SOURCE[0]}" >&2
+  exit 2
+}
+usage_error() {
+  echo "soak: $*" >&2
+  exit 2
+}
+is_number() { [[ "$1" =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+)$ ]]; }
+is_positive() { is_number "$1" && awk -v v="$1" 'BEGIN { exit !(v > 0) }'; }
+
+SIGNET="" SIGNETD="" BENCH="" DIR="$REPO/var/soak" MINUTES=10 RATE="" ROTATION=internal ROTATE_EVERY=""
+PEAK_SECONDS=10 MAX_RSS_GROWTH=5 MAX_RSS_MIB="" LOAD_PERCENT=80 CLIENTS=2 CHECK_ONLY=0
+while [ $# -gt 0 ]; do
+  opt="$1"
+  case "$opt" in
+    --check-usage) CHECK_ONLY=1; shift; continue ;;
+    --signet | --signetd | --bench | --dir | --minutes | --rate | --rotation | --rotate-every | --peak-seconds | \
+      --max-rss-growth | --max-rss-mib | --load-percent | --clients)
+      [ $# -ge 2 ] || usage_error "$opt needs a value"
+      val="$2"
+      shift 2
+      ;;
+    -h | --help) usage ;;
+    *) usage_error "unknown option '$opt'" ;;
+  esac
+  case "$opt" in
+    --signet) SIGNET="$val" ;;
+    --signetd) SIGNETD="$val" ;;
+    --bench) BENCH="$val" ;;
+    --dir) DIR="$val" ;;
+    --minutes) MINUTES="$val" ;;
+    --rate) RATE="$val" ;;
+    --rotation) ROTATION="$val" ;;
+    --rotate-every) ROTATE_EVERY="$val" ;;
+    --peak-seconds) PEAK_SECONDS="$val" ;;
+    --max-rss-growth) MAX_RSS_GROWTH="$val" ;;
+    --clients) CLIENTS="$val" ;;
+    --max-rss-mib) MAX_RSS_MIB="$val" ;;
+    --load-percent) LOAD_PERCENT="$val" ;;
+  esac
+done
+
+is_positive "$MINUTES" || usage_error "--minutes must be a positive number of minutes (e.g. 10 or 0.5), got '$MINUTES'"
+LOAD_S="$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 0.5 }')"
+[ "$LOAD_S" -ge 30 ] || usage_error "--minutes must be at least 0.5 (30 s: time for rotations under load), got '$MINUTES'"
+[ "$LOAD_S" -le $((24 * 3600)) ] || usage_error "--minutes must be at most 1440, got '$MINUTES'"
+if [ -n "$RATE" ]; then
+  is_positive "$RATE" || usage_error "--rate must be a positive number of calls per second, got '$RATE'"
+fi
+case "$ROTATION" in internal | external) ;; *) usage_error "--rotation must be internal or external, got '$ROTATION'" ;; esac
+if [ -z "$ROTATE_EVERY" ]; then
+  ROTATE_EVERY=45
+  [ "$LOAD_S" -ge 180 ] || ROTATE_EVERY=$((LOAD_S / 4 > 5 ? LOAD_S / 4 : 5))
+fi
+{ [[ "$ROTATE_EVERY" =~ ^[0-9]+$ ]] && [ "$ROTATE_EVERY" -ge 5 ] && [ "$ROTATE_EVERY" -le 1800 ]; } ||
+  usage_error "--rotate-every must be whole seconds, 5..1800, got '$ROTATE_EVERY'"
+[ $((2 * ROTATE_EVERY)) -le "$LOAD_S" ] ||
+  usage_error "--rotate-every $ROTATE_EVERY leaves no room for two rotations in a ${LOAD_S}-second load"
+{ [[ "$PEAK_SECONDS" =~ ^[0-9]+$ ]] && [ "$PEAK_SECONDS" -ge 2 ] && [ "$PEAK_SECONDS" -le 600 ]; } ||
+  usage_error "--peak-seconds must be whole seconds, 2..600, got '$PEAK_SECONDS'"
+[[ "$CLIENTS" =~ ^[1-8]$ ]] || usage_error "--clients must be 1..8, got '$CLIENTS'"
+[ "$MAX_RSS_GROWTH" = off ] || is_number "$MAX_RSS_GROWTH" ||
+  usage_error "--max-rss-growth must be a percentage (e.g. 5) or off, got '$MAX_RSS_GROWTH'"
+[ -z "$MAX_RSS_MIB" ] || [[ "$MAX_RSS_MIB" =~ ^[1-9][0-9]{0,5}$ ]] ||
+  usage_error "--max-rss-mib must be whole MiB, got '$MAX_RSS_MIB'"
+[[ "$LOAD_PERCENT" =~ ^[1-9][0-9]?$|^100$ ]] || usage_error "--load-percent must be 1..100, got '$LOAD_PERCENT'"
+[ "$CHECK_ONLY" -eq 1 ] && exit 0
+for b in SIGNET SIGNETD BENCH; do
+  [ -n "${!b}" ] || usage_error "--${b,,} is required"
+  [ -x "${!b}" ] || usage_error "--${b,,} '${!b}' is not an executable file"
+done
+case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac
+
+# Warm-up before the RSS baseline: 10% of the load, at least 5 s.
+WARMUP_S=$((LOAD_S / 10 > 5 ? LOAD_S / 10 : 5))
+EXPECTED_ROTATIONS=$((LOAD_S / ROTATE_EVERY - 1))
+[ "$EXPECTED_ROTATIONS" -ge 1 ] || EXPECTED_ROTATIONS=1
+BG_RATE=20 BG_ITEMS=2      # the normandy (P-384, fixed key) background stream
+SAMPLE_EVERY_S=10
+SIGNER=remote-settings BG_SIGNER=normandy
+EE_NAME=remote-settings.content-signature.signet.localhost
+export SIGNET_PKCS11_MODULE="${SIGNET_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
+
+step() { printf '\n==> %s\n' "$*"; }
+now_ms() { local t=$EPOCHREALTIME; echo $((${t%.*} * 1000 + 10#${t#*.} / 1000)); }
+sleep_until_ms() {
+  local d=$(($1 - $(now_ms)))
+  [ "$d" -gt 0 ] && sleep "$((d / 1000)).$(printf '%03d' $((d % 1000)))"
+  return 0
+}
+die() {
+  echo "soak: FAILED: $*" >&2
+  [ -f "$DIR/signetd.log" ] && { echo "--- signetd log (tail, without audit lines)" >&2
+    grep -v '"signet.audit"' "$DIR/signetd.log" | tail -n 10 >&2; }
+  exit 1
+}
+
+PIDS=()  # everything this script started in the background; stopped on exit
+SIGNETD_PID=""
+cleanup() {
+  local p
+  touch "$DIR/stop" 2>/dev/null
+  for p in "${PIDS[@]}" $SIGNETD_PID; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}" $SIGNETD_PID; do wait "$p" 2>/dev/null; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. Setup: tokens, PIN shares, ceremonies, dev mTLS PKI (ops/dev.sh's quickstart_setup) -------
+step "setup under $DIR: tokens, PIN shares, root and intermediate ceremonies, normandy-p384, dev mTLS PKI"
+rm -rf "$DIR"
+mkdir -p "$DIR"
+chmod 700 "$DIR"
+P="$DIR/pki"
+export SOFTHSM2_CONF="$P/softhsm2.conf"
+# shellcheck source=ops/dev.sh
+source "$HERE/dev.sh"  # defines quickstart_setup (and step); dev.sh runs nothing when sourced
+set +e                 # dev.sh sets -e; this script checks each step itself and keeps going to report
+(set -e; quickstart_setup "$P" "$SIGNET") >"$DIR/setup.log" 2>&1 &
+wait $! || { tail -n 20 "$DIR/setup.log" >&2; die "setup failed; see $DIR/setup.log"; }
+rm -f "$P/signetd.yaml"  # the quickstart's; the soak writes its own
+ROOT_SHA256="$(cat "$P/root.sha256")"
+echo "tokens signet-offline and signet-online, root SHA-256 $ROOT_SHA256 (log: setup.log)"
+
+# --- 2. signetd ----------------------------------------------------------------------------------
+HTTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+if [ "$ROTATION" = internal ]; then
+  PKI_TIMES="validity: 1h, clock_skew: 0s, rotate_before: $((3600 - ROTATE_EVERY))s"
+  ROTATION_YAML="{mode: internal, check_interval: 2s, reload_interval: 1s}"
+else
+  PKI_TIMES="validity: 1h, clock_skew: 0s, rotate_before: 30m"
+  ROTATION_YAML="{mode: external, reload_interval: 1s}"
+fi
+NL=$'\n'
+PKI_TIMES_YAML="${PKI_TIMES//, /$NL    }"  # one key a line, indented under the signer
+cat >"$DIR/signetd.yaml" <<EOF
+# signetd for the soak (ops/soak.sh): every key is described in ops/config/signetd.example.yaml.
+server:
+  listen: "127.0.0.1:0"
+  http_listen: "127.0.0.1:$HTTP_PORT"
+  ready_file: $DIR/ready.json
+  x5u_dir: $P/x5u
+  tls: {cert_file: $P/tls/server.pem, key_file: $P/tls/server.key, client_ca_file: $P/tls/ca.pem}
+hsm: {module: $SIGNET_PKCS11_MODULE, token: signet-online, pin_file: $P/secrets/online.pin}
+signers:
+  - id: $SIGNER
+    type: contentsignaturepki
+    curve: P-256
+    # SoftHSM serializes one P-256 key's signatures: one worker signs for it (docs/PERFORMANCE.md).
+    hsm_concurrency: 1
+    ee_name: $EE_NAME
+    intermediate_key_label: quickstart-intermediate
+    intermediate_cert_file: $P/ceremony/intermediate/quickstart-intermediate.crt.pem
+    root_cert_file: $P/ceremony/root/quickstart-root.crt.pem
+    root_sha256: "$ROOT_SHA256"
+    x5u_base_url: "https://localhost:$HTTP_PORT/x5u/"
+    publication_dir: $P/x5u
+    x5u_ca_file: $P/tls/ca.pem
+    # A new key every ${ROTATE_EVERY} s ($ROTATION rotation).
+    $PKI_TIMES_YAML
+  - id: $BG_SIGNER
+    type: contentsignature
+    key_label: normandy-p384
+authorization:
+  - identity: "spiffe://signet.localhost/demo"
+    signers: [$SIGNER, $BG_SIGNER]
+rotation: $ROTATION_YAML
+logging: {level: info}
+EOF
+"$SIGNETD" --config "$DIR/signetd.yaml" --check-config >"$DIR/check-config.log" 2>&1 ||
+  { cat "$DIR/check-config.log" >&2; die "signetd --check-config refused the soak's config"; }
+
+step "start signetd ($ROTATION rotation, a new remote-settings key every ${ROTATE_EVERY} s)"
+"$SIGNETD" --config "$DIR/signetd.yaml" 2>"$DIR/signetd.log" &
+SIGNETD_PID=$!
+for _ in $(seq 1 150); do
+  [ -s "$DIR/ready.json" ] && break
+  kill -0 "$SIGNETD_PID" 2>/dev/null || die "signetd exited at start"
+  sleep 0.1
+done
+GRPC_PORT="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$DIR/ready.json" 2>/dev/null)"
+[ -n "$GRPC_PORT" ] || die "signetd wrote no ready file"
+CLIENT=(--ca-file "$P/tls/ca.pem" --cert-file "$P/tls/client-demo.pem" --key-file "$P/tls/client-demo.key")
+METRICS_URL="https://localhost:$HTTP_PORT/metrics"
+scrape() { curl -sS --max-time 5 --cacert "$P/tls/ca.pem" "$METRICS_URL"; }
+rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SIGNETD_PID/status" 2>/dev/null; }
+echo "signetd pid $SIGNETD_PID: gRPC localhost:$GRPC_PORT, metrics $METRICS_URL; RSS $(rss_kib) KiB"
+RSS_AT_START="$(rss_kib)"
+
+# Every SAMPLE_EVERY_S: RSS and friends, and a few counters from /metrics, until $DIR/stop exists.
+sampler() {
+  local next t m
+  next=$(now_ms)
+  echo "unix_ms,elapsed_s,phase,rss_kib,hwm_kib,threads,fds,key_changes,rotations_ok,rotations_failed,signatures_p256,signatures_p384,queue_p256,queue_p384" \
+    >"$DIR/rss.csv"
+  while [ ! -e "$DIR/stop" ]; do
+    t=$(now_ms)
+    if [ "$t" -ge "$next" ]; then
+      m="$(scrape 2>/dev/null | awk -v s="$SIGNER" -v b="$BG_SIGNER" '
+        $1 == "signet_signer_key_changes_total{signer=\"" s "\"}" { kc = $2 }
+        $1 == "signet_rotations_total{signer=\"" s "\",result=\"rotated\"}" { ro = $2 }
+        $1 == "signet_rotations_total{signer=\"" s "\",result=\"failed\"}" { rf = $2 }
+        $1 == "signet_signatures_total{signer=\"" s "\"}" { sa = $2 }
+        $1 == "signet_signatures_total{signer=\"" b "\"}" { sb = $2 }
+        $1 == "signet_queue_depth{signer=\"" s "\"}" { qa = $2 }
+        $1 == "signet_queue_depth{signer=\"" b "\"}" { qb = $2 }
+        END { printf "%d,%d,%d,%d,%d,%d,%d", kc, ro, rf, sa, sb, qa, qb }')"
+      awk -v t="$t" -v t0="$SOAK_T0" -v phase="$(cat "$DIR/phase" 2>/dev/null)" -v m="$m" \
+        -v fds="$(find "/proc/$SIGNETD_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" '
+        /^VmRSS:/ { rss = $2 } /^VmHWM:/ { hwm = $2 } /^Threads:/ { th = $2 }
+        END { if (rss != "") printf "%s,%.1f,%s,%d,%d,%d,%d,%s\n", t, (t - t0) / 1000, phase, rss, hwm, th, fds, m }' \
+        "/proc/$SIGNETD_PID/status" >>"$DIR/rss.csv" 2>/dev/null
+      next=$((next + SAMPLE_EVERY_S * 1000))
+    fi
+    sleep 0.5
+  done
+}
+SOAK_T0=$(now_ms)
+echo setup >"$DIR/phase"
+sampler &
+PIDS+=("$!")
+
+# The first remote-settings key: issued by signetd itself at start (internal), or by `signet rotate`.
+if [ "$ROTATION" = external ]; then
+  "$SIGNET" rotate --config "$DIR/signetd.yaml" >>"$DIR/rotate.log" 2>&1 || die "the first signet rotate failed; see rotate.log"
+fi
+printf 'soak sample\n' >"$DIR/sample.txt"
+for _ in $(seq 1 100); do
+  "$SIGNET" sign --server "localhost:$GRPC_PORT" "${CLIENT[@]}" --signer "$SIGNER" --input "$DIR/sample.txt" \
+    >/dev/null 2>>"$DIR/sign.err" && break
+  sleep 0.1
+done || true
+"$SIGNET" sign --server "localhost:$GRPC_PORT" "${CLIENT[@]}" --signer "$SIGNER" --input "$DIR/sample.txt" \
+  >/dev/null 2>>"$DIR/sign.err" || die "$SIGNER has no key 10 s after start; see sign.err"
+
+# --- 3. Peak -----------------------------------------------------------------------------------------
+RATE_GIVEN=0
+[ -n "$RATE" ] && RATE_GIVEN=1
+BENCH_COMMON=(--server "localhost:$GRPC_PORT" "${CLIENT[@]}" --channels 1 --verify)
+if [ -n "$RATE" ]; then
+  step "rate: $RATE calls/s (given; no peak measured)"
+else
+  step "peak: closed loop on $SIGNER for ${PEAK_SECONDS} s, $CLIENTS clients x $((128 / CLIENTS)) calls in flight, 1 item per call, --verify"
+  echo peak >"$DIR/phase"
+  pids=()
+  for c in $(seq 1 "$CLIENTS"); do
+    "$BENCH" daemon "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --concurrency $((128 / CLIENTS)) \
+      --duration "${PEAK_SECONDS}s" --warmup 1s >"$DIR/peak-$c.json" 2>"$DIR/peak-$c.err" &
+    pids+=("$!")
+  done
+  for c in $(seq 1 "$CLIENTS"); do
+    wait "${pids[$((c - 1))]}" || { cat "$DIR/peak-$c.err" >&2; die "the peak measurement failed"; }
+  done
+  PEAK="$(cat "$DIR"/peak-*.json | python3 -c 'import json,sys; print(sum(json.loads(l)["calls_per_s"] for l in sys.stdin if l.startswith("{")))')" ||
+    die "the peak runs printed no calls_per_s"
+  RATE="$(awk -v p="$PEAK" -v f="$LOAD_PERCENT" 'BEGIN { r = int(f / 100 * p); print (r > 1 ? r : 1) }')"
+  echo "peak: $PEAK calls/s; load rate: $LOAD_PERCENT% = $RATE calls/s"
+fi
+CLIENT_RATE="$(awk -v r="$RATE" -v n="$CLIENTS" 'BEGIN { printf "%.3f", r / n }')"
+
+# --- 4-5. Load, rotations, RSS -------------------------------------------------------------------------
+step "load: $RATE calls/s on $SIGNER ($CLIENTS clients) + $BG_RATE calls/s x $BG_ITEMS items on $BG_SIGNER, open loop, --verify, ${LOAD_S} s"
+echo "RSS baseline after ${WARMUP_S} s of warm-up; samples every ${SAMPLE_EVERY_S} s in rss.csv; expecting >= $EXPECTED_ROTATIONS rotations"
+scrape >"$DIR/metrics-before-load.txt" || die "cannot read $METRICS_URL"
+echo warmup >"$DIR/phase"
+LOAD_T0=$(now_ms)
+MAIN_PIDS=()
+for c in $(seq 1 "$CLIENTS"); do
+  "$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$CLIENT_RATE" --duration "${LOAD_S}s" \
+    --warmup 0s >"$DIR/load-$SIGNER-$c.json" 2>"$DIR/load-$SIGNER-$c.err" &
+  MAIN_PIDS+=("$!")
+  PIDS+=("$!")
+done
+"$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$BG_SIGNER" --items "$BG_ITEMS" --rate "$BG_RATE" \
+  --duration "${LOAD_S}s" --warmup 0s >"$DIR/load-$BG_SIGNER.json" 2>"$DIR/load-$BG_SIGNER.err" &
+BG_PID=$!
+PIDS+=("$BG_PID")
+if [ "$ROTATION" = external ]; then
+  # The CronJob's part, every ROTATE_EVERY s while the load runs (not in its last 2 s).
+  (
+    next=$((LOAD_T0 + ROTATE_EVERY * 1000))
+    while [ $next -lt $((LOAD_T0 + LOAD_S * 1000 - 2000)) ] && [ ! -e "$DIR/stop" ]; do
+      sleep_until_ms "$next"
+      if "$SIGNET" rotate --config "$DIR/signetd.yaml" --force >>"$DIR/rotate.log" 2>&1; then
+        echo "soak: rotate ok at $(now_ms)" >>"$DIR/rotate.log"
+      else
+        echo "soak: rotate FAILED at $(now_ms)" >>"$DIR/rotate.log"
+      fi
+      next=$((next + ROTATE_EVERY * 1000))
+    done
+  ) &
+  PIDS+=("$!")
+fi
+
+sleep_until_ms $((LOAD_T0 + WARMUP_S * 1000))
+RSS_START="$(rss_kib)"
+RSS_START_MS=$(now_ms)
+echo load >"$DIR/phase"
+echo "RSS at the end of the warm-up: $RSS_START KiB"
+# Progress once a minute (long runs), then the end sample 2 s before the load stops.
+t=$((LOAD_T0 + 60000))
+while [ $t -lt $((LOAD_T0 + LOAD_S * 1000 - 2000)) ]; do
+  sleep_until_ms $t
+  kill -0 "${MAIN_PIDS[0]}" 2>/dev/null || break
+  echo "  $(((t - LOAD_T0) / 1000)) s: RSS $(rss_kib) KiB, $(tail -n 1 "$DIR/rss.csv" | cut -d, -f8) key changes so far"
+  t=$((t + 60000))
+done
+sleep_until_ms $((LOAD_T0 + LOAD_S * 1000 - 2000))
+RSS_END="$(rss_kib)"
+RSS_END_MS=$(now_ms)
+echo "RSS 2 s before the end: $RSS_END KiB"
+# The load clients end when their last call has an answer; calls have a 30 s deadline, so anything
+# still running 45 s after the load's end is an overloaded signetd (or client). Stopped, and a failure.
+GENERATOR_STUCK=0
+running() { local p; for p in "${MAIN_PIDS[@]}" "$BG_PID"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+while running; do
+  if [ "$(now_ms)" -gt $((LOAD_T0 + LOAD_S * 1000 + 45000)) ]; then
+    GENERATOR_STUCK=1
+    echo "the load clients still wait for answers 45 s after the load's end: stopping them" >&2
+    kill "${MAIN_PIDS[@]}" "$BG_PID" 2>/dev/null
+    break
+  fi
+  sleep 0.5
+done
+MAIN_RCS=""
+for c in $(seq 1 "$CLIENTS"); do
+  wait "${MAIN_PIDS[$((c - 1))]}"
+  rc=$?
+  MAIN_RCS="$MAIN_RCS $rc"
+  [ "$rc" -eq 0 ] || cat "$DIR/load-$SIGNER-$c.err" >&2
+done
+wait "$BG_PID"
+BG_RC=$?
+LOAD_END_MS=$(now_ms)
+echo after >"$DIR/phase"
+scrape >"$DIR/metrics-after-load.txt" || die "cannot read $METRICS_URL after the load"
+echo "signet-bench exit codes: $SIGNER$MAIN_RCS, $BG_SIGNER $BG_RC"
+[ "$BG_RC" -eq 0 ] || cat "$DIR/load-$BG_SIGNER.err" >&2
+
+# --- 6. Afterwards: Firefox's verification, chains of the used keys, clean stop, logs, PINs ----------
+step "after the load: verify like Firefox, the used keys' chains, SIGTERM, logs, PINs"
+FIREFOX_OK=0
+if header="$("$SIGNET" sign --server "localhost:$GRPC_PORT" "${CLIENT[@]}" --signer "$SIGNER" \
+  --input "$DIR/sample.txt" 2>>"$DIR/sign.err")"; then
+  x5u="$(printf '%s' "$header" | sed -n 's/^x5u=\([^;]*\);.*/\1/p')"
+  "$SIGNET" verify --input "$DIR/sample.txt" --signature "$header" --x5u "$x5u" --ca-file "$P/tls/ca.pem" \
+    --root-sha256 "$ROOT_SHA256" --name "$EE_NAME" >"$DIR/verify.log" 2>&1 && FIREFOX_OK=1
+  cat "$DIR/verify.log"
+fi
+# Each key that signed under load: its x5u chain's end-entity SPKI must be the key's.
+CHAINS_OK=0 CHAINS_BAD=0
+while read -r key_id x5u spki; do
+  [ -n "$key_id" ] || continue
+  got="$(curl -sf --max-time 5 --cacert "$P/tls/ca.pem" "$x5u" | openssl x509 -pubkey -noout 2>/dev/null |
+    openssl pkey -pubin -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  if [ "$got" = "$spki" ]; then
+    CHAINS_OK=$((CHAINS_OK + 1))
+  else
+    CHAINS_BAD=$((CHAINS_BAD + 1))
+    echo "key $key_id: the chain at $x5u does not hold its key (SPKI $got, want $spki)" >&2
+  fi
+done < <(python3 -c '
+import json, sys
+keys = {}
+for path in sys.argv[1:]:
+    try:
+        r = json.loads(open(path).read().strip().splitlines()[-1])
+    except Exception:
+        continue
+    for k in r["keys"]:
+        keys[k["key_id"]] = (k["x5u"], k["spki_sha256"])
+for key_id, (x5u, spki) in sorted(keys.items()):
+    print(key_id, x5u, spki)' "$DIR"/load-$SIGNER-*.json)
+PUBLISHED="$(find "$P/x5u" -name "$SIGNER-*.pem" | wc -l)"
+
+# Diagnostic only (no verdict): RSS once the load has drained.
+sleep 1
+RSS_DRAINED="$(rss_kib)"
+echo "RSS once the load drained: $RSS_DRAINED KiB"
+
+kill -TERM "$SIGNETD_PID"
+wait "$SIGNETD_PID"
+SIGNETD_RC=$?
+SIGNETD_PID=""
+touch "$DIR/stop"
+STOPPED_CLEANLY=0
+grep -q 'signetd: stopped cleanly' "$DIR/signetd.log" && STOPPED_CLEANLY=1
+# mozlog Severity: 3 error, 4 warning (audit lines are Severity 6 and left out anyway).
+LOG_ERRORS="$(grep -v '"signet.audit"' "$DIR/signetd.log" | grep -c '"Severity":[0-3],')"
+LOG_WARNINGS="$(grep -v '"signet.audit"' "$DIR/signetd.log" | grep -c '"Severity":4,')"
+ROTATE_FAILURES="$(grep -c 'soak: rotate FAILED' "$DIR/rotate.log" 2>/dev/null)"
+PIN_LEAKS=0
+for pin in "$P"/secrets/*.pin; do
+  if grep -rqF --exclude-dir=secrets "$(cat "$pin")" "$DIR"; then
+    echo "the PIN in $(basename "$pin") appears in a file the soak wrote" >&2
+    PIN_LEAKS=$((PIN_LEAKS + 1))
+  fi
+done
+
+cat >"$DIR/facts.env" <<EOF
+minutes=$MINUTES
+load_s=$LOAD_S
+warmup_s=$WARMUP_S
+rate=$RATE
+rate_given=$RATE_GIVEN
+bg_rate=$BG_RATE
+bg_items=$BG_ITEMS
+rotation=$ROTATION
+rotate_every=$ROTATE_EVERY
+expected_rotations=$EXPECTED_ROTATIONS
+max_rss_growth=$MAX_RSS_GROWTH
+max_rss_mib=$MAX_RSS_MIB
+load_percent=$LOAD_PERCENT
+rss_at_start_kib=$RSS_AT_START
+rss_start_kib=$RSS_START
+rss_end_kib=$RSS_END
+rss_drained_kib=$RSS_DRAINED
+rss_start_ms=$RSS_START_MS
+rss_end_ms=$RSS_END_MS
+load_t0_ms=$LOAD_T0
+load_end_ms=$LOAD_END_MS
+clients=$CLIENTS
+main_rcs=${MAIN_RCS# }
+bg_rc=$BG_RC
+firefox_verify_ok=$FIREFOX_OK
+chains_ok=$CHAINS_OK
+chains_bad=$CHAINS_BAD
+published_chains=$PUBLISHED
+signetd_rc=$SIGNETD_RC
+stopped_cleanly=$STOPPED_CLEANLY
+log_errors=$LOG_ERRORS
+log_warnings=$LOG_WARNINGS
+rotate_failures=${ROTATE_FAILURES:-0}
+pin_leaks=$PIN_LEAKS
+generator_stuck=$GENERATOR_STUCK
+cores=$(nproc)
+loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)
+EOF
+
+# --- 7. The summary -------------------------------------------------------------------------------
+step "summary (files: $DIR)"
+python3 "$REPO/bench/soak_report.py" "$DIR" "$SIGNER" "$BG_SIGNER"

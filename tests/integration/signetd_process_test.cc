@@ -66,7 +66,22 @@ class SignetdProcessTest : public ::testing::Test {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    unsetenv("SIGNET_FAULT_CONTROL");
     testing::KeepLog("signetd", ReadAll(log_));  // for the suite-wide log scan
+  }
+  // The next StartDaemon runs signetd over the fault-injecting module (tests/fault/), which forwards to
+  // SoftHSM2 and obeys the control file this returns (empty: no faults).
+  std::string UseFaultModule() {
+    const std::string control = harness_->dir() + "/faults.txt";
+    WriteFileAtomically(control, "");
+    setenv("SIGNET_FAULT_CONTROL", control.c_str(), 1);  // read by the module inside the spawned signetd
+    setenv("SIGNET_FAULT_TARGET", SIGNET_SOFTHSM_MODULE, 1);
+    harness_->mutable_config().hsm.module = SIGNET_FAULT_MODULE;
+    return control;
+  }
+  static void WriteFileAtomically(const std::string& path, const std::string& text) {
+    std::ofstream(path + ".tmp", std::ios::trunc) << text;
+    ASSERT_EQ(std::rename((path + ".tmp").c_str(), path.c_str()), 0);
   }
   // Starts signetd and waits (bounded) for its ready file.
   void StartDaemon() {
@@ -104,13 +119,14 @@ class SignetdProcessTest : public ::testing::Test {
     spec.this_update = absl::Now() - age;
     return testing::MakeCrl(spec);
   }
-  // Polls the log for `text` (bounded, 10 s).
-  bool LogShows(const std::string& text) {
-    for (int i = 0; i < 500; ++i) {
-      if (ReadAll(log_).find(text) != std::string::npos) return true;
+  // Polls the log for `text` (bounded).
+  bool LogShows(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (ReadAll(log_).find(text) == std::string::npos) {
+      if (std::chrono::steady_clock::now() >= until) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    return false;
+    return true;
   }
   grpc::Status SignOnce(const std::string& signer, int items, std::string* server_cert_pem = nullptr) {
     auto stub = harness_->Stub(harness_->allowed());
@@ -151,18 +167,57 @@ TEST_F(SignetdProcessTest, CheckConfigAndUsageExitCodes) {
 }
 
 TEST_F(SignetdProcessTest, ServesLogsMozlogAndDrainsOnSigterm) {
+  // A call that signetd has accepted when SIGTERM arrives must still complete. The call is held inside
+  // signetd by the fault module rather than by timing: its first item signs, its second waits in C_Sign
+  // until the test releases it, after signetd has logged that it is draining. (A fixed sleep before
+  // SIGTERM raced the client's connection and mTLS handshake: on a loaded host SIGTERM came first, and
+  // the client got UNAVAILABLE "Socket closed" for a call signetd had never received.)
+  const std::string control = UseFaultModule();
+  harness_->mutable_config().hsm.call_timeout = absl::Seconds(60);      // the held C_Sign is not abandoned
+  harness_->mutable_config().server.drain_timeout = absl::Seconds(60);  // the drain is not what is timed
+  RewriteConfig();
   StartDaemon();
   ASSERT_TRUE(SignOnce("p256", 1).ok());
-  // A long call in flight when SIGTERM arrives must still complete.
+  // One worker (max_batch 1): counted per thread, the worker's second C_Sign from now on hangs, once.
+  WriteFileAtomically(control, "C_Sign hang every 2 count 1\n");
+  constexpr int kItems = 4;
   grpc::Status long_call;
-  std::thread t([&] { long_call = SignOnce("p521", 300); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  v1::SignResponse long_response;
+  std::thread t([&] {
+    auto stub = harness_->Stub(harness_->allowed());
+    v1::SignRequest req;
+    req.set_signer_id("p521");
+    req.set_request_id("drain-call");
+    for (int i = 0; i < kItems; ++i) req.add_inputs(absl::StrCat("drained item ", i));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    long_call = stub->Sign(&ctx, req, &long_response);
+  });
+  // Its first item's audit line: the call is in signetd, its second item in the (held) HSM.
+  const bool in_flight = LogShows("\"request_id\":\"drain-call\"", std::chrono::seconds(30));
+  const bool signalled = in_flight && kill(pid_, SIGTERM) == 0;
+  const bool draining = signalled && LogShows("signetd: draining", std::chrono::seconds(30));
+  WriteFileAtomically(control, "");  // release the held C_Sign (in every case, so the thread ends)
   t.join();
-  EXPECT_TRUE(long_call.ok()) << long_call.error_message();
-  EXPECT_EQ(WaitExit(pid_, std::chrono::seconds(15)), 0) << ReadAll(log_);
+  ASSERT_TRUE(in_flight) << "the call never reached signetd:\n" << ReadAll(log_);
+  ASSERT_TRUE(signalled);
+  EXPECT_TRUE(draining) << ReadAll(log_);
+  ASSERT_TRUE(long_call.ok()) << long_call.error_message();
+  ASSERT_EQ(long_response.items_size(), kItems);
+  for (const auto& item : long_response.items()) EXPECT_TRUE(item.has_result()) << item.error().message();
+  EXPECT_EQ(WaitExit(pid_, std::chrono::seconds(30)), 0) << ReadAll(log_);
   pid_ = -1;
   const std::string log = ReadAll(log_);
+  // The call really was in flight across SIGTERM: all but its first item were signed after it.
+  const size_t sigterm_at = log.find("SIGTERM received");
+  ASSERT_NE(sigterm_at, std::string::npos) << log;
+  int before = 0, after = 0;
+  for (size_t at = log.find("\"request_id\":\"drain-call\""); at != std::string::npos;
+       at = log.find("\"request_id\":\"drain-call\"", at + 1)) {
+    ++(at < sigterm_at ? before : after);
+  }
+  EXPECT_EQ(before, 1) << log;
+  EXPECT_EQ(after, kItems - 1) << log;
   EXPECT_THAT(log, HasSubstr("\"Type\":\"signet.audit\""));
   EXPECT_THAT(log, HasSubstr("\"EnvVersion\":\"2.0\""));
   EXPECT_THAT(log, HasSubstr("stopped cleanly"));

@@ -71,8 +71,11 @@ TEST_F(BenchSmokeTest, ClosedLoopSignsAndEverySignatureVerifies) {
     ASSERT_EQ(r.exit_code, 0) << r;
     EXPECT_THAT(r.out, HasSubstr("\"mode\":\"daemon\"")) << r;
     EXPECT_THAT(r.out, HasSubstr("\"errors\":{}")) << r;
-    EXPECT_GT(Field(r.out, "signatures"), 0) << r;
+    // "verified" counts every answer of the run; "signatures" and "keys" only the calls started in the
+    // measured window, which a stalled (loaded CI) machine can leave empty after the short warm-up.
     EXPECT_GT(Field(r.out, "verified"), 0) << r;
+    EXPECT_LE(Field(r.out, "signatures"), Field(r.out, "verified")) << r;
+    if (Field(r.out, "signatures") == 0) continue;
     // One key signed everything; the report names it with its signature count.
     EXPECT_TRUE(std::regex_search(
         r.out,

@@ -4,10 +4,7 @@
 // signetd does not crash, no wrong signature is returned, every failed call carries UNAVAILABLE or
 // DEADLINE_EXCEEDED, gRPC health shows the outage (where the fault is an outage), and signing succeeds
 // again within 2 s of the fault clearing. The figures are printed as one "fault-matrix:" line per case.
-#include <fcntl.h>
 #include <openssl/x509.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -17,7 +14,6 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -26,21 +22,13 @@
 #include "gtest/gtest.h"
 #include "signing/content_signature.h"
 #include "tests/testing/daemon_harness.h"
-
-extern char** environ;
+#include "tests/testing/signetd_process.h"
 
 namespace signet {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using ::signet::testing::DaemonHarness;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void WriteFileAtomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
@@ -49,20 +37,6 @@ void WriteFileAtomically(const std::string& path, const std::string& text) {
     out << text;
   }
   ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);
-}
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
 }
 
 struct FaultCase {
@@ -99,10 +73,7 @@ class HsmFaultTest : public ::testing::TestWithParam<FaultCase> {
  protected:
   void SetUp() override {
     auto h = DaemonHarness::Prepare([this](daemon::Config& c) {
-      const std::string dir = c.server.tls.cert_file.substr(0, c.server.tls.cert_file.rfind('/'));
-      ready_ = dir + "/ready.json";
-      control_ = dir + "/faults.txt";
-      c.server.ready_file = ready_;
+      control_ = c.server.tls.cert_file.substr(0, c.server.tls.cert_file.rfind('/')) + "/faults.txt";
       c.hsm.module = SIGNET_FAULT_MODULE;
       c.hsm.call_timeout = absl::Milliseconds(800);
       c.hsm.verify_every = GetParam().verify_every;
@@ -110,27 +81,13 @@ class HsmFaultTest : public ::testing::TestWithParam<FaultCase> {
     });
     ASSERT_TRUE(h.ok()) << h.status();
     harness_ = *std::move(h);
-    auto path = harness_->WriteConfigYaml();
-    ASSERT_TRUE(path.ok()) << path.status();
-    log_ = harness_->dir() + "/signetd.log";
     WriteFileAtomically(control_, "");
     // Read by the fault module inside the spawned signetd; this process never loads it.
     setenv("SIGNET_FAULT_CONTROL", control_.c_str(), 1);
     setenv("SIGNET_FAULT_TARGET", SIGNET_SOFTHSM_MODULE, 1);
-    pid_ = Spawn({SIGNETD_BINARY, "--config", *path}, log_);
-    ASSERT_GT(pid_, 0);
-    for (int i = 0; i < 500; ++i) {
-      std::string ready = ReadAll(ready_);
-      size_t at = ready.find("\"grpc_port\": ");
-      if (at != std::string::npos) {
-        harness_->set_port(std::stoi(ready.substr(at + 13)));
-        break;
-      }
-      int status = 0;
-      ASSERT_EQ(waitpid(pid_, &status, WNOHANG), 0) << "signetd exited early:\n" << ReadAll(log_);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ASSERT_FALSE(ReadAll(ready_).empty()) << "signetd did not become ready:\n" << ReadAll(log_);
+    auto daemon = testing::SignetdProcess::Start(SIGNETD_BINARY, *harness_);
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = *std::move(daemon);
     // The signer's public key, to verify every signature the clients get.
     auto stub = harness_->Stub(harness_->allowed());
     grpc::ClientContext ctx;
@@ -145,21 +102,18 @@ class HsmFaultTest : public ::testing::TestWithParam<FaultCase> {
   }
 
   void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
+    daemon_.reset();  // kills it if it still runs; its log is kept for the suite's log scan
     unsetenv("SIGNET_FAULT_CONTROL");
   }
 
   bool Alive() {
     int status = 0;
-    return waitpid(pid_, &status, WNOHANG) == 0;
+    return waitpid(daemon_->pid(), &status, WNOHANG) == 0;
   }
 
   std::unique_ptr<DaemonHarness> harness_;
-  std::string ready_, control_, log_;
-  pid_t pid_ = -1;
+  std::unique_ptr<testing::SignetdProcess> daemon_;
+  std::string control_;
   EvpPkeyPtr public_key_;
 };
 
@@ -307,7 +261,7 @@ TEST_P(HsmFaultTest, RidesThroughAndRecovers) {
       static_cast<long long>(recovered_ms), failed_after_recovery, seen.c_str());
   std::fflush(stdout);
 
-  EXPECT_TRUE(Alive()) << "signetd died:\n" << ReadAll(log_);
+  EXPECT_TRUE(Alive()) << "signetd died:\n" << daemon_->Log();
   EXPECT_GT(ok_before, 0) << "nothing was signed before the fault";
   EXPECT_EQ(wrong, 0) << "a wrong signature was returned";
   EXPECT_EQ(other, 0) << "failed calls must be UNAVAILABLE or DEADLINE_EXCEEDED";
@@ -320,13 +274,13 @@ TEST_P(HsmFaultTest, RidesThroughAndRecovers) {
     EXPECT_GT(failed, 0) << "the fault was not felt: is the fault module in the path?";
   }
   if (fc.reinitializes) {
-    EXPECT_NE(ReadAll(log_).find("reinitializ"), std::string::npos) << "no module reinitialization was tried";
+    EXPECT_NE(daemon_->Log().find("reinitializ"), std::string::npos) << "no module reinitialization was tried";
   }
   if (fc.outage) {
     EXPECT_TRUE(saw_not_serving) << "gRPC health never showed the outage";
   }
   if (std::string(fc.name).rfind("Corrupt", 0) == 0) {
-    EXPECT_NE(ReadAll(log_).find("bad signature"), std::string::npos) << "the bad signature was not logged";
+    EXPECT_NE(daemon_->Log().find("bad signature"), std::string::npos) << "the bad signature was not logged";
   }
 }
 

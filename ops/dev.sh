@@ -372,9 +372,9 @@ EOF
 # The benchmark: one token with P-256 and P-384 keys, `p11-kit server` in front of it (the peer), and
 # signetd; then the ceiling, the peer and signetd (closed and open loop) in one run, repetitions
 # interleaved, medians in one table. All under var/bench/.
-#   --quick  one short repetition (under a minute); the default is three of 4 s each
+#   --quick  one short repetition (under a minute); the default is five of 3 s each
 cmd_bench() {
-  local reps=3 duration=4s warmup=1s arg
+  local reps=5 duration=3s warmup=500ms arg
   for arg in "$@"; do
     case "$arg" in
       --quick) reps=1 duration=1s warmup=300ms ;;
@@ -413,9 +413,10 @@ server:
   tls: {cert_file: $b/tls/server.pem, key_file: $b/tls/server.key, client_ca_file: $b/tls/ca.pem}
 hsm: {module: $softhsm, token: bench, pin_file: $b/user.pin}
 signers:
-  # SoftHSM serializes one P-256 key's signatures behind a lock: one worker at a time signs for it.
-  - {id: p256, type: contentsignature, key_label: p256, hsm_concurrency: 1}
-  - {id: p384, type: contentsignature, key_label: p384}
+  # Four workers (two per core); each signer may use two of them, one per core: more would only take
+  # turns on the cores, which also run the gRPC threads and the load generator (docs/PERFORMANCE.md).
+  - {id: p256, type: contentsignature, key_label: p256, hsm_concurrency: 2}
+  - {id: p384, type: contentsignature, key_label: p384, hsm_concurrency: 2}
 authorization:
   - identity: "spiffe://signet.bench/client"
     signers: [p256, p384]
@@ -436,17 +437,25 @@ EOF
   : >"$out"
 
   step "measure: $reps repetition(s), modes interleaved (ceiling, peer, signetd k=1/16/64 per curve)"
+  # Each line gets its repetition number: the table pairs every signetd run with the ceiling and the peer
+  # of its own repetition, so the machine's drift between repetitions cancels out of the ratios. Odd
+  # repetitions measure the ceiling and the peer first, even ones last, so drift within one does too.
   local rep curve key k
+  tag() { sed "s/^{/{\"rep\":$rep,/" | tee -a "$out"; }
+  baselines() {
+    # The ceiling and the peer at their best: each at the thread count that serves it best.
+    for t in 1 2; do "$bench" ceiling --module "$softhsm" --key "$key" --threads "$t" "${module_args[@]}" | tag; done
+    for t in 2 4; do "$bench" peer --module "$client" --key "$key" --threads "$t" "${module_args[@]}" | tag; done
+  }
   for rep in $(seq 1 "$reps"); do
     for curve in P-256 P-384; do
       key="p${curve#P-}"
-      # The ceiling and the peer at their best: each at the thread count that serves it best.
-      for t in 1 2; do "$bench" ceiling --module "$softhsm" --key "$key" --threads "$t" "${module_args[@]}" | tee -a "$out"; done
-      for t in 2 4; do "$bench" peer --module "$client" --key "$key" --threads "$t" "${module_args[@]}" | tee -a "$out"; done
+      if (( rep % 2 == 1 )); then baselines; fi
       for k in 1 16 64; do
         "$bench" daemon "${daemon_args[@]}" --signer "$key" --items "$k" --concurrency $(( k == 1 ? 128 : (k == 16 ? 8 : 4) )) \
-          | tee -a "$out"
+          | tag
       done
+      if (( rep % 2 == 0 )); then baselines; fi
     done
   done
 
@@ -455,8 +464,8 @@ EOF
   rate256="$(python3 "$ROOT/bench/bench_table.py" "$out" --half-peak P-256)"
   rate384="$(python3 "$ROOT/bench/bench_table.py" "$out" --half-peak P-384)"
   for rep in $(seq 1 "$reps"); do
-    "$bench" open-loop "${daemon_args[@]}" --signer p256 --items 1 --rate "$rate256" | tee -a "$out"
-    "$bench" open-loop "${daemon_args[@]}" --signer p384 --items 1 --rate "$rate384" | tee -a "$out"
+    "$bench" open-loop "${daemon_args[@]}" --signer p256 --items 1 --rate "$rate256" | tag
+    "$bench" open-loop "${daemon_args[@]}" --signer p384 --items 1 --rate "$rate384" | tag
   done
 
   local rss

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""The arithmetic of the benchmark's and the soak's reports, on made-up runs whose answers are known.
+
+  * bench/bench_table.py pairs each signetd run with the ceiling and the peer of its own repetition
+    (the best thread count of that repetition) and reports the median of those ratios, not the ratio
+    of the medians; targets are judged on it;
+  * bench/soak_report.py judges RSS growth on the medians of the first and last fifth of the load,
+    so one sample caught at a backlog's peak does not decide it, while a steady climb still does.
+
+usage: report_scripts_test.py --repo ROOT
+"""
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+REPO = None
+
+
+def run_table(runs):
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        for r in runs:
+            f.write(json.dumps(r) + "\n")
+    try:
+        return subprocess.run([sys.executable, os.path.join(REPO, "bench", "bench_table.py"), f.name],
+                              capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(f.name)
+
+
+def base(rep, mode, threads, sigs, curve="P-384"):
+    return {"rep": rep, "mode": mode, "curve": curve, "threads": threads, "sigs_per_s": sigs}
+
+
+def daemon(rep, items, sigs, curve="P-384"):
+    return {"rep": rep, "mode": "daemon", "curve": curve, "items": items, "sigs_per_s": sigs,
+            "p50_ms": 1.0, "p99_ms": 2.0, "errors": {}}
+
+
+def row(out, curve, items):
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) > 2 and parts[0] == curve and parts[1] == str(items):
+            return parts
+    raise AssertionError(f"no row {curve} {items} in:\n{out}")
+
+
+class BenchTableTest(unittest.TestCase):
+    def test_ratio_is_the_median_of_per_repetition_ratios(self):
+        # The machine ran at 1000, 3000 and 2000 ceiling-signatures/s in three repetitions. signetd got
+        # 0.95, 0.50 and 0.95 of its repetition's ceiling: median 0.95. The ratio of the medians
+        # (1500 / 2000 = 0.75) would mix repetitions.
+        runs = []
+        for rep, ceil, d in ((1, 1000, 950), (2, 3000, 1500), (3, 2000, 1900)):
+            runs += [base(rep, "ceiling", 1, ceil / 2), base(rep, "ceiling", 2, ceil),
+                     base(rep, "peer", 2, ceil / 2), base(rep, "peer", 4, ceil / 4), daemon(rep, 16, d)]
+        r = row(run_table(runs), "P-384", 16)
+        self.assertEqual(r[2:5], ["2000", "1000", "1500"])  # medians: ceiling, peer, signetd
+        self.assertEqual(r[5], "0.95")  # / ceiling
+        self.assertEqual(r[6], "1.90")  # / peer, the best of 2 and 4 threads in each repetition
+        self.assertIn("ceiling>=0.95 met", " ".join(r))
+        self.assertIn("peer>=1.80 met", " ".join(r))
+
+    def test_a_miss_is_reported(self):
+        runs = [base(1, "ceiling", 2, 2000), base(1, "peer", 2, 1000), daemon(1, 1, 1600)]
+        out = run_table(runs)
+        r = row(out, "P-384", 1)
+        self.assertEqual(r[5], "0.80")
+        self.assertIn("ceiling>=0.85 MISSED", " ".join(r))
+        self.assertIn("some targets MISSED", out)
+
+
+def load_soak_report():
+    spec = importlib.util.spec_from_file_location("soak_report", os.path.join(REPO, "bench", "soak_report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def samples(values, t0=0, every=5000, phase="load"):
+    return [{"unix_ms": str(t0 + i * every), "rss_kib": str(v), "phase": phase} for i, v in enumerate(values)]
+
+
+class SoakRssTest(unittest.TestCase):
+    def setUp(self):
+        self.medians = load_soak_report().rss_window_medians
+
+    def test_a_backlog_spike_at_the_end_does_not_decide(self):
+        # 20 samples over 95 s; the fifths are [0, 19] s and [76, 95] s. Noise between 32 and 38 MiB,
+        # the last sample at a backlog's peak.
+        values = [34000, 37000, 32000, 35000, 34000] + [35000] * 10 + [33000, 36000, 34000, 32000, 39000]
+        start, end, first, last = self.medians(samples(values), 0, 95000, 34000, 39000)
+        self.assertEqual((len(first), len(last)), (4, 4))
+        self.assertEqual(start, 34500)
+        self.assertEqual(end, 35000)  # the samples at 80..95 s: 36000, 34000, 32000, 39000
+        self.assertLess((end / start - 1) * 100, 5)
+
+    def test_a_steady_climb_still_fails(self):
+        values = [30000 + 500 * i for i in range(20)]  # +0.5 MiB every 5 s
+        start, end, _, _ = self.medians(samples(values), 0, 95000, values[0], values[-1])
+        self.assertGreater((end / start - 1) * 100, 5)
+
+    def test_no_samples_in_a_fifth_falls_back_to_the_single_sample(self):
+        start, end, first, last = self.medians(samples([30000], t0=50000), 0, 100000, 31000, 32000)
+        self.assertEqual((start, end, first, last), (31000, 32000, [], []))
+
+    def test_warm_up_samples_are_not_judged(self):
+        rows = samples([90000, 90000], phase="warmup") + samples([30000] * 10, t0=10000)
+        start, _, first, _ = self.medians(rows, 10000, 55000, 30000, 30000)
+        self.assertEqual(start, 30000)
+        self.assertTrue(all(v == 30000 for v in first))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repo", required=True)
+    args, rest = parser.parse_known_args()
+    REPO = args.repo
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -5,13 +5,14 @@ usage: soak_report.py DIR SIGNER BACKGROUND_SIGNER
 
 Reads facts.env (the script's own measurements and checks), peak-<n>.json and load-<signer>-<n>.json
 (signet-bench, one per client process; the background signer's is load-<signer>.json), metrics-before-load.txt and metrics-after-load.txt (signetd's /metrics around the
-load) and rss.csv (the 10-second samples). Prints the summary, writes summary.json and summary.txt,
+load) and rss.csv (the 5-second samples). Prints the summary, writes summary.json and summary.txt,
 and exits 1 when a check failed.
 """
 import csv
 import json
 import math
 import re
+import statistics
 import sys
 
 METRIC_LINE = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)')
@@ -104,6 +105,18 @@ def histogram_quantiles(before, after, name, qs, **labels):
     if not total:
         return [None for _ in qs]
     return [next((b for b in bounds if buckets[b] >= q * total), math.inf) for q in qs]
+
+
+def rss_window_medians(samples, t0_ms, t1_ms, single_start, single_end):
+    """Medians of the load-phase RSS samples (KiB) in the first and last fifth of [t0_ms, t1_ms], and
+    those samples; a fifth without samples falls back to the single sample taken at its end."""
+    fifth = (t1_ms - t0_ms) / 5
+    judged = [(int(s["unix_ms"]), int(s["rss_kib"])) for s in samples if s["phase"] == "load"]
+    first = [kib for t, kib in judged if t0_ms <= t <= t0_ms + fifth]
+    last = [kib for t, kib in judged if t1_ms - fifth <= t <= t1_ms]
+    start = statistics.median(first) if first else single_start
+    end = statistics.median(last) if last else single_end
+    return start, end, first, last
 
 
 def main(argv):
@@ -210,8 +223,13 @@ def main(argv):
     if int(num("pin_leaks")):
         failures.append(f"{int(num('pin_leaks'))} PINs appear in the soak's files")
 
-    # Memory.
-    rss_start, rss_end = num("rss_start_kib"), num("rss_end_kib")
+    # Memory. Under load RSS moves with the backlog of calls in flight (their gRPC buffers) by several
+    # MiB from one sample to the next, so one sample at each end would judge that noise. A leak is a
+    # trend: growth compares the median of the samples in the first fifth of the judged load (after the
+    # warm-up) with the median of those in the last fifth. The single samples are reported too.
+    rss_start_1, rss_end_1 = num("rss_start_kib"), num("rss_end_kib")
+    rss_start, rss_end, first, last = rss_window_medians(samples, num("rss_start_ms"), num("rss_end_ms"),
+                                                         rss_start_1, rss_end_1)
     growth = (rss_end / rss_start - 1) * 100 if rss_start else float("nan")
     limit = None if f.get("max_rss_growth") == "off" else num("max_rss_growth", 5)
     ceiling_mib = float(f["max_rss_mib"]) if f.get("max_rss_mib") else None
@@ -260,13 +278,15 @@ def main(argv):
         p(f"signetd's own view of Sign (handler to answer, both signers, histogram buckets): p50 <= "
           f"{server_p50 * 1000:g} ms, p99 <= {server_p99 * 1000:g} ms")
     p(f"signetd-side: {served_sigs + served_bg:.0f} signatures ({signer} {served_sigs:.0f}, {bg_signer} "
-      f"{served_bg:.0f}), non-OK answers {server_errors or 'none'}, queue depth max {queue_max} ({signer}, 10-s samples)")
+      f"{served_bg:.0f}), non-OK answers {server_errors or 'none'}, queue depth max {queue_max} ({signer}, 5-s samples)")
     p(f"errors: {total_errors} (by code: {errors or 'none'})")
     p(f"rotations under load: {rotations} key changes (expected >= {expected}), failed checks {rotations_failed}; "
       f"keys that signed: {len(keys)}, their chains at x5u hold them: {f.get('chains_ok')}/{len(keys)}; "
       f"chains published in all: {f.get('published_chains')}")
-    p(f"RSS: {num('rss_at_start_kib') / 1024:.1f} MiB at signetd's start; {rss_start / 1024:.1f} MiB after the "
-      f"{f.get('warmup_s')}-s warm-up, {rss_end / 1024:.1f} MiB at the end: growth {growth:+.2f}% "
+    p(f"RSS: {num('rss_at_start_kib') / 1024:.1f} MiB at signetd's start; after the {f.get('warmup_s')}-s warm-up "
+      f"{rss_start_1 / 1024:.1f} MiB, 2 s before the end {rss_end_1 / 1024:.1f} MiB (single samples); medians of the "
+      f"first and last fifth of the load ({len(first)} and {len(last)} samples) {rss_start / 1024:.1f} and "
+      f"{rss_end / 1024:.1f} MiB: growth {growth:+.2f}% "
       f"(limit: {'none, reported only' if limit is None else f'{limit:g}%'}"
       f"{'' if ceiling_mib is None else f'; ceiling {ceiling_mib:g} MiB'})"
       + (f"; range under load {rss_range[0] / 1024:.1f}..{rss_range[1] / 1024:.1f} MiB" if rss_range else ""))
@@ -290,7 +310,7 @@ def main(argv):
     print(text)
     open(f"{d}/summary.txt", "w").write(text + "\n")
     json.dump({"facts": f, "peak": peak, "load": main_run, "load_clients": main_runs, "background": bg_run, "served_rate": served_rate,
-               "rotations": rotations, "rss_growth_pct": None if math.isnan(growth) else growth,
+               "rotations": rotations, "rss_start_median_kib": rss_start, "rss_end_median_kib": rss_end, "rss_growth_pct": None if math.isnan(growth) else growth,
                "server_errors": server_errors, "queue_max": queue_max, "failures": failures},
               open(f"{d}/summary.json", "w"), indent=1)
     return 1 if failures else 0

@@ -21,10 +21,12 @@
 #      signer types and both curves stay loaded. Every signature is checked against the key its
 #      key_id names, so signatures of rotated keys verify too. Errors count over the whole load (no
 #      warm-up is excluded from the error count).
-#   5. signetd's RSS (VmRSS, /proc/<pid>/status): every 10 s into rss.csv (with threads, fds, queue
-#      depths and the rotation counters from /metrics); "start" is taken after the warm-up (10% of
-#      the load, at least 5 s: the allocator's and gRPC's pools fill in the first seconds), "end" 2 s
-#      before the load stops. Growth = end / start - 1 must stay below --max-rss-growth percent
+#   5. signetd's RSS (VmRSS, /proc/<pid>/status): every 5 s into rss.csv (with threads, fds, queue
+#      depths and the rotation counters from /metrics). The judged window starts after the warm-up
+#      (10% of the load, at least 5 s: the allocator's and gRPC's pools fill in the first seconds)
+#      and ends 2 s before the load stops; "start" and "end" are the medians of the samples in its
+#      first and last fifth (RSS moves with the backlog of calls in flight from one sample to the
+#      next; a leak is a trend). Growth = end / start - 1 must stay below --max-rss-growth percent
 #      ("off": not judged), and RSS at the end below --max-rss-mib when given.
 #   6. After the load: one signature verified like Firefox (`signet verify --x5u`, root pin), the
 #      chain at each used key's x5u holds that key (SPKI SHA-256), SIGTERM and exit 0, no error or
@@ -128,7 +130,7 @@ WARMUP_S=$((LOAD_S / 10 > 5 ? LOAD_S / 10 : 5))
 EXPECTED_ROTATIONS=$((LOAD_S / ROTATE_EVERY - 1))
 [ "$EXPECTED_ROTATIONS" -ge 1 ] || EXPECTED_ROTATIONS=1
 BG_RATE=20 BG_ITEMS=2      # the normandy (P-384, fixed key) background stream
-SAMPLE_EVERY_S=10
+SAMPLE_EVERY_S=5
 SIGNER=remote-settings BG_SIGNER=normandy
 EE_NAME=remote-settings.content-signature.signet.localhost
 export SIGNET_PKCS11_MODULE="${SIGNET_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"

@@ -58,6 +58,7 @@ absl::Status StoreCertificate(const Session& session, std::span<const uint8_t> d
       AttrBytes(CKA_VALUE, der.data(), der.size()),
   };
   CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  auto lock = LockTokenObjects();
   return SIGNET_P11(session.module(), C_CreateObject, session.handle(), tmpl, std::size(tmpl), &handle);
 }
 

@@ -5,10 +5,18 @@
 
 namespace signet::pkcs11 {
 
+std::unique_lock<std::mutex> LockTokenObjects() {
+  static std::mutex mu;
+  return std::unique_lock<std::mutex>(mu);
+}
+
 absl::StatusOr<std::vector<CK_OBJECT_HANDLE>> FindObjects(const Session& session, std::span<CK_ATTRIBUTE> tmpl,
                                                           size_t max_objects) {
   const Module& m = session.module();
-  if (auto s = SIGNET_P11(m, C_FindObjectsInit, session.handle(), tmpl.data(), tmpl.size()); !s.ok()) return s;
+  {
+    auto lock = LockTokenObjects();  // the module takes its listing of the token here
+    if (auto s = SIGNET_P11(m, C_FindObjectsInit, session.handle(), tmpl.data(), tmpl.size()); !s.ok()) return s;
+  }
   std::vector<CK_OBJECT_HANDLE> found;
   absl::Status status;
   while (true) {
@@ -57,6 +65,7 @@ absl::StatusOr<bool> GetAttributeBool(const Session& session, CK_OBJECT_HANDLE o
 }
 
 absl::Status DestroyObject(const Session& session, CK_OBJECT_HANDLE object) {
+  auto lock = LockTokenObjects();
   return SIGNET_P11(session.module(), C_DestroyObject, session.handle(), object);
 }
 

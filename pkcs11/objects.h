@@ -3,6 +3,7 @@
 #define SIGNET_PKCS11_OBJECTS_H_
 
 #include <cstdint>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -13,6 +14,14 @@ namespace signet::pkcs11 {
 
 inline constexpr size_t kMaxObjectsPerSearch = 4096;
 inline constexpr size_t kMaxAttributeBytes = 64 * 1024;
+
+// Held, process-wide, around every call that lists a token's objects (C_FindObjectsInit) or adds or
+// removes one (C_GenerateKeyPair, C_CreateObject, C_DestroyObject). SoftHSM 2.6 re-reads its token
+// directory on C_FindObjectsInit without a lock against an object being created by another thread of the
+// same process (OSToken::index compares its directory listing with a set createObject has just added to),
+// so a search racing a creation could hide the new object until the token next changed: a rotated key
+// that the daemon never picked up. These calls are key-management work, never on the signing path.
+std::unique_lock<std::mutex> LockTokenObjects();
 
 absl::StatusOr<std::vector<CK_OBJECT_HANDLE>> FindObjects(const Session& session, std::span<CK_ATTRIBUTE> tmpl,
                                                           size_t max_objects = kMaxObjectsPerSearch);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/ec_curve.h"
 #include "common/openssl_ptr.h"
 #include "gmock/gmock.h"
@@ -366,6 +367,33 @@ TEST_F(Pkcs11Test, ListAndDestroyKeys) {
   ASSERT_EQ(keys->size(), 1u);
   EXPECT_EQ(keys->front().label, "b");
   EXPECT_EQ(keys->front().curve, EcCurve::kP521);
+}
+
+// SoftHSM re-reads its token directory on C_FindObjectsInit; without LockTokenObjects a search racing a
+// key generation in another thread of the process could hide the new key until the token changed again.
+TEST_F(Pkcs11Test, KeysMadeWhileAnotherThreadSearchesAreFoundAtOnce) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> searches{0};
+  std::thread searcher([&] {
+    while (!stop.load()) {
+      if (pool_->Run([&](Session& s) { return ListEcKeys(s); }).ok()) ++searches;
+    }
+  });
+  int missing = 0;
+  constexpr int kKeys = 40;
+  for (int i = 0; i < kKeys; ++i) {
+    auto info = Generate(EcCurve::kP256, absl::StrCat("race/", i));
+    if (!info.ok()) {
+      ADD_FAILURE() << info.status();
+      break;
+    }
+    auto found = pool_->Run([&](Session& s) { return FindEcKey(s, KeyQuery{.id = info->id}); });
+    if (!found.ok()) ++missing;
+  }
+  stop.store(true);
+  searcher.join();
+  EXPECT_EQ(missing, 0) << "of " << kKeys << " keys, made while " << searches.load() << " searches ran";
+  EXPECT_GT(searches.load(), 0);
 }
 
 TEST_F(Pkcs11Test, TokenFoundByUriAndSerial) {

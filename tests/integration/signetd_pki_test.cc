@@ -288,16 +288,22 @@ TEST_F(PkiDaemonTest, ConcurrentSigningDuringRotationHasZeroFailures) {
       }
     });
   }
-  // Three forced rotations while the clients sign, each a few (simulated) seconds apart.
+  // Three forced rotations while the clients sign, each a few (simulated) seconds apart. A failed one is
+  // recorded, not asserted on the spot: the clients must be stopped and joined before the test returns.
+  std::vector<std::string> rotation_errors;
   for (int i = 1; i <= 3; ++i) {
     absl::SleepFor(absl::Milliseconds(300));
     now_.store(absl::ToUnixSeconds(kT0) + 10 * i);
-    ASSERT_TRUE(server_->RotateDue(/*force=*/true).ok());
+    if (absl::Status s = server_->RotateDue(/*force=*/true); !s.ok()) {
+      rotation_errors.push_back(absl::StrCat("rotation ", i, ": ", s.ToString()));
+    }
   }
   absl::SleepFor(absl::Milliseconds(500));
   stop.store(true);
   for (auto& c : clients) c.join();
-  EXPECT_TRUE(failures.empty()) << failures.size() << " failures, first: " << failures.front();
+  EXPECT_THAT(rotation_errors, ::testing::IsEmpty());
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failures, first: "
+                                << (failures.empty() ? "" : failures.front());
   EXPECT_GT(ok.load(), 20);
   EXPECT_EQ(by_key.size(), 4u) << "signatures should come from the first key and all three new keys";
   for (const auto& [key, samples] : by_key) {

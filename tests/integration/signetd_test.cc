@@ -326,7 +326,15 @@ TEST_F(SignetdTest, ItemsWhoseDeadlinePassedAreNeverSigned) {
     SignResponse resp;
     stub->Sign(&ctx, req, &resp);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Wait (bounded) until the busy items are queued: a fixed sleep is not enough under sanitizers, and a
+  // late call that overtook them would be signed in time and prove nothing.
+  for (int i = 0; i < 1000 && harness_->server().batcher().QueueDepth("p521") < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (harness_->server().batcher().QueueDepth("p521") < 100) {
+    busy.join();
+    FAIL() << "the busy call's 400 items never stood in the queue";
+  }
   SignRequest req;
   req.set_signer_id("p521");  // the same signer's queue: behind the busy items (signers take turns)
   req.add_inputs("late");

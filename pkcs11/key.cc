@@ -175,14 +175,13 @@ absl::StatusOr<EcKeyInfo> GenerateEcKey(const Session& session, EcCurve curve, s
   CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
   CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
   CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE;
-  absl::Status generated;
   {
-    auto lock = LockTokenObjects();
-    generated = SIGNET_P11(m, C_GenerateKeyPair, session.handle(), &mech, pub_tmpl, std::size(pub_tmpl), priv_tmpl,
-                           std::size(priv_tmpl), &pub, &priv);
-  }
-  if (!generated.ok()) {
-    return WithContext(generated, absl::StrCat("generating ", Av(ci.name), " key '", Av(label), "'"));
+    auto lock = LockTokenObjects();  // not held by DescribeKey below: it searches, and takes it itself
+    if (auto s = SIGNET_P11(m, C_GenerateKeyPair, session.handle(), &mech, pub_tmpl, std::size(pub_tmpl), priv_tmpl,
+                            std::size(priv_tmpl), &pub, &priv);
+        !s.ok()) {
+      return WithContext(s, absl::StrCat("generating ", Av(ci.name), " key '", Av(label), "'"));
+    }
   }
   return DescribeKey(session, priv, pub);
 }

@@ -10,7 +10,8 @@
 //       counts signatures per key that signed, with when the first and the last arrived ("keys");
 //       --verify checks each signature against the key its key_id names, asking GetSigner once for
 //       each key_id not seen before, so a run may span a key rotation (a contentsignaturepki signer
-//       switching keys mid-run).
+//       switching keys mid-run). Sign calls spread over --channels connections; GetSigner has
+//       one more of its own.
 //   signet-bench open-loop the daemon flags plus --rate CALLS_PER_SECOND: calls start on a fixed
 //       schedule whatever the answers do (a pacer thread), and latency counts from the scheduled start
 //       (no coordinated omission); start_lag_* says how late the pacer itself was.
@@ -203,9 +204,14 @@ class LoadGenerator {
   };
 
  public:
-  LoadGenerator(std::vector<std::unique_ptr<v1::Signer::Stub>> stubs, v1::SignRequest request,
-                DaemonOptions options, EcCurve curve)
-      : stubs_(std::move(stubs)), request_(std::move(request)), options_(options), curve_(curve) {}
+  // `lookup` is GetSigner's stub, on a connection of its own (see VerifyKey).
+  LoadGenerator(std::vector<std::unique_ptr<v1::Signer::Stub>> stubs, std::unique_ptr<v1::Signer::Stub> lookup,
+                v1::SignRequest request, DaemonOptions options, EcCurve curve)
+      : stubs_(std::move(stubs)),
+        lookup_(std::move(lookup)),
+        request_(std::move(request)),
+        options_(options),
+        curve_(curve) {}
 
   // A key the signer serves, from GetSigner: what --verify checks signatures with.
   absl::Status AddKey(const v1::SignerInfo& info) {
@@ -324,7 +330,10 @@ class LoadGenerator {
     if (options_.rate <= 0 && now < end_) Start(now);
   }
 
-  // A key_id not seen before (the signer rotated): GetSigner, once, must now name that key.
+  // A key_id not seen before (the signer rotated): GetSigner, once, must now name that key. It goes
+  // over its own connection: on the Sign connections it would wait behind every call the server's
+  // stream limit (256 per connection) holds back in this client, which under a backlog took longer
+  // than its deadline and failed a soak whose signetd had answered every call.
   KeySeen* VerifyKey(const std::string& key_id) {
     KeySeen& k = keys_[key_id];
     if (k.key) return &k;
@@ -333,7 +342,7 @@ class LoadGenerator {
     v1::SignerInfo info;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status st = stubs_.front()->GetSigner(&ctx, get, &info);
+    grpc::Status st = lookup_->GetSigner(&ctx, get, &info);
     absl::Status added =
         !st.ok() ? absl::UnavailableError(st.error_message())
         : info.key_id() != key_id
@@ -419,6 +428,7 @@ class LoadGenerator {
   }
 
   std::vector<std::unique_ptr<v1::Signer::Stub>> stubs_;
+  std::unique_ptr<v1::Signer::Stub> lookup_;
   const v1::SignRequest request_;
   const DaemonOptions options_;
   EcCurve curve_;
@@ -481,19 +491,21 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
   ssl.pem_cert_chain = pems[1];
   ssl.pem_private_key = pems[2];
   auto creds = grpc::SslCredentials(ssl);
-  std::vector<std::unique_ptr<v1::Signer::Stub>> stubs;
-  for (int i = 0; i < o.channels; ++i) {
+  auto new_stub = [&] {
     grpc::ChannelArguments ch;
     ch.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one TLS connection per channel
-    stubs.push_back(v1::Signer::NewStub(grpc::CreateCustomChannel(*server, creds, ch)));
-  }
+    return v1::Signer::NewStub(grpc::CreateCustomChannel(*server, creds, ch));
+  };
+  std::vector<std::unique_ptr<v1::Signer::Stub>> stubs;
+  for (int i = 0; i < o.channels; ++i) stubs.push_back(new_stub());
+  std::unique_ptr<v1::Signer::Stub> lookup = new_stub();
   // The signer's curve and key, for the report and for --verify.
   v1::GetSignerRequest get;
   get.set_signer_id(*signer);
   v1::SignerInfo info;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status st = stubs.front()->GetSigner(&ctx, get, &info);
+  grpc::Status st = lookup->GetSigner(&ctx, get, &info);
   if (!st.ok()) {
     return absl::UnavailableError(absl::StrCat("GetSigner(", *signer, "): ", st.error_message()));
   }
@@ -507,7 +519,7 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
     std::snprintf(input.data(), input.size(), "signet-bench item %d ", i);
     request.add_inputs(std::move(input));
   }
-  LoadGenerator gen(std::move(stubs), std::move(request), o, *curve);
+  LoadGenerator gen(std::move(stubs), std::move(lookup), std::move(request), o, *curve);
   if (auto s = gen.AddKey(info); !s.ok()) return s;
   return gen.Run(mode);
 }

@@ -256,7 +256,9 @@ def main(argv):
     if peak:
         p(f"peak (closed loop, {peak['clients']} client(s), {peak['concurrency']} in flight, --verify): "
           f"{peak['calls_per_s']:.0f} calls/s (p50 {peak['p50_ms']:.2f} ms, p99 {peak['p99_ms']:.2f} ms, "
-          f"errors {peak['errors'] or 'none'})")
+          f"errors {peak['errors'] or 'none'})"
+          + (f"; the lowest of {len(f['peak_readings'].split('/'))} readings: {f['peak_readings']}"
+             if f.get('peak_readings') else ""))
     p(f"rate: target {rate:g} calls/s ({'given' if f.get('rate_given') == '1' else '{}% of the peak'.format(f.get('load_percent', '80'))}); "
       f"started {main_run.get('calls_per_s', 0):.1f}/s; served by signetd {served_rate:.1f}/s "
       f"({served_sigs:.0f} signatures over {wall_s:.1f} s)")

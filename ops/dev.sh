@@ -10,8 +10,9 @@
 #   ops/dev.sh fuzz [SECONDS] [TARGET...]   the fuzz step alone, longer: SECONDS per target (default 300)
 #   ops/dev.sh bench  signetd against the HSM's ceiling and p11-kit server, one table (--quick: < 1 min)
 #   ops/dev.sh soak   [--minutes N] [--rate R] [--rotation internal|external]: N minutes (default 10) of
-#                     open-loop load at 80% of the measured peak while a signer rotates; errors must be 0,
-#                     signetd's RSS growth < 5%, rotations must happen (ops/soak.sh; all under var/soak/)
+#                     open-loop load at 80% of the measured peak (the lowest of 3 closed-loop readings)
+#                     while a signer rotates; errors must be 0, signetd's RSS growth < 5%, rotations
+#                     must happen (ops/soak.sh; all under var/soak/)
 #   ops/dev.sh build  configure and build only
 # Environment: BUILD_DIR (default build), JOBS (default nproc), SIGNET_SANITIZE (address,undefined | thread;
 # builds into build-<sanitizer> unless BUILD_DIR is set), FUZZ_BUILD_DIR (default build-fuzz),
@@ -481,6 +482,7 @@ EOF
 # The soak (ops/soak.sh does the work, given the binaries). Options are checked before the build.
 #   --minutes N  minutes of load (default 10; fractions allowed, at least 0.5)
 #   --rate R     calls per second instead of 80% of the measured peak
+#   (and ops/soak.sh's other options, e.g. --peak-readings N: see ops/soak.sh --help)
 #   --rotation internal|external   signetd's own timer (default) or `signet rotate --force` in a loop
 cmd_soak() {
   "$ROOT/ops/soak.sh" --check-usage "$@"

@@ -119,6 +119,23 @@ def rss_window_medians(samples, t0_ms, t1_ms, single_start, single_end):
     return start, end, first, last
 
 
+def rss_failures(quiet_start, quiet_end, limit_pct, ceiling_mib, end_under_load):
+    """The RSS verdict (KiB in, messages out): growth between the two quiet readings (signetd idle, a
+    malloc_trim done) against limit_pct (None: not judged), and RSS at the end of the load against
+    ceiling_mib (None: none). Returns (growth in %, or nan; failures)."""
+    failures = []
+    growth = (quiet_end / quiet_start - 1) * 100 if quiet_start and quiet_end else float("nan")
+    if limit_pct is not None:
+        if math.isnan(growth):
+            failures.append("no quiet RSS reading before and after the load")
+        elif not growth < limit_pct:
+            failures.append(f"RSS grew {growth:.1f}% between the quiet readings before and after the load "
+                            f"(limit {limit_pct:g}%)")
+    if ceiling_mib is not None and end_under_load / 1024 >= ceiling_mib:
+        failures.append(f"RSS at the end of the load is {end_under_load / 1024:.1f} MiB (ceiling {ceiling_mib:g} MiB)")
+    return growth, failures
+
+
 def main(argv):
     if len(argv) != 4:
         print(__doc__, file=sys.stderr)
@@ -223,24 +240,19 @@ def main(argv):
     if int(num("pin_leaks")):
         failures.append(f"{int(num('pin_leaks'))} PINs appear in the soak's files")
 
-    # Memory. Under load RSS moves with the backlog of calls in flight (their gRPC buffers) by several
-    # MiB from one sample to the next, so one sample at each end would judge that noise. A leak is a
-    # trend: growth compares the median of the samples in the first fifth of the judged load (after the
-    # warm-up) with the median of those in the last fifth. The single samples are reported too.
+    # Memory. Under load RSS follows the backlog of calls in flight (their gRPC buffers) by several MiB
+    # from one sample to the next, so samples under load measure the backlog. A leak is what stays:
+    # growth compares the quiet readings (signetd idle for 12 s, a malloc_trim done) before and after
+    # the load. The medians of the first and last fifth of the load are reported, not judged.
     rss_start_1, rss_end_1 = num("rss_start_kib"), num("rss_end_kib")
     rss_start, rss_end, first, last = rss_window_medians(samples, num("rss_start_ms"), num("rss_end_ms"),
                                                          rss_start_1, rss_end_1)
-    growth = (rss_end / rss_start - 1) * 100 if rss_start else float("nan")
+    load_growth = (rss_end / rss_start - 1) * 100 if rss_start and rss_end else float("nan")
+    quiet_start, quiet_end = num("rss_quiet_start_kib"), num("rss_quiet_end_kib")
     limit = None if f.get("max_rss_growth") == "off" else num("max_rss_growth", 5)
     ceiling_mib = float(f["max_rss_mib"]) if f.get("max_rss_mib") else None
-    if not rss_start or not rss_end:
-        failures.append("no RSS sample")
-    else:
-        if limit is not None and not growth < limit:
-            failures.append(f"RSS grew {growth:.1f}% (limit {limit:g}%)")
-        # The ceiling catches a runaway: judged on the single last sample as well as the median.
-        if ceiling_mib is not None and max(rss_end, rss_end_1) / 1024 >= ceiling_mib:
-            failures.append(f"RSS at the end is {max(rss_end, rss_end_1) / 1024:.1f} MiB (ceiling {ceiling_mib:g} MiB)")
+    growth, rss_fails = rss_failures(quiet_start, quiet_end, limit, ceiling_mib, max(rss_end, rss_end_1))
+    failures += rss_fails
     in_load = [s for s in samples if s["phase"] == "load"]
     rss_range = (min(int(s["rss_kib"]) for s in in_load), max(int(s["rss_kib"]) for s in in_load)) if in_load else None
     queue_max = max((int(s["queue_p256"]) for s in samples if s["phase"] in ("warmup", "load")), default=0)
@@ -286,13 +298,15 @@ def main(argv):
     p(f"rotations under load: {rotations} key changes (expected >= {expected}), failed checks {rotations_failed}; "
       f"keys that signed: {len(keys)}, their chains at x5u hold them: {f.get('chains_ok')}/{len(keys)}; "
       f"chains published in all: {f.get('published_chains')}")
-    p(f"RSS: {num('rss_at_start_kib') / 1024:.1f} MiB at signetd's start; after the {f.get('warmup_s')}-s warm-up "
-      f"{rss_start_1 / 1024:.1f} MiB, 2 s before the end {rss_end_1 / 1024:.1f} MiB (single samples); medians of the "
-      f"first and last fifth of the load ({len(first)} and {len(last)} samples) {rss_start / 1024:.1f} and "
-      f"{rss_end / 1024:.1f} MiB: growth {growth:+.2f}% "
+    p(f"RSS (judged): {quiet_start / 1024:.1f} MiB quiet before the load, {quiet_end / 1024:.1f} MiB quiet after it "
+      f"({f.get('quiet_s')} s idle each): growth {growth:+.2f}% "
       f"(limit: {'none, reported only' if limit is None else f'{limit:g}%'}"
-      f"{'' if ceiling_mib is None else f'; ceiling {ceiling_mib:g} MiB'})"
-      + (f"; range under load {rss_range[0] / 1024:.1f}..{rss_range[1] / 1024:.1f} MiB" if rss_range else ""))
+      f"{'' if ceiling_mib is None else f'; ceiling at the end of the load {ceiling_mib:g} MiB'})")
+    p(f"RSS under load (reported): {num('rss_at_start_kib') / 1024:.1f} MiB at signetd's start; after the "
+      f"{f.get('warmup_s')}-s warm-up {rss_start_1 / 1024:.1f} MiB, 2 s before the end {rss_end_1 / 1024:.1f} MiB "
+      f"(single samples); medians of the first and last fifth of the load ({len(first)} and {len(last)} samples) "
+      f"{rss_start / 1024:.1f} and {rss_end / 1024:.1f} MiB ({load_growth:+.2f}%)"
+      + (f"; range {rss_range[0] / 1024:.1f}..{rss_range[1] / 1024:.1f} MiB" if rss_range else ""))
     steps = []
     for prev, cur in zip(samples, samples[1:]):
         if cur["phase"] in ("load",) and int(cur["rss_kib"]) - int(prev["rss_kib"]) > 2048:
@@ -300,7 +314,6 @@ def main(argv):
                          f"(queue {cur['queue_p256']})")
     if steps:
         p("RSS steps over 2 MiB between samples under load: " + "; ".join(steps))
-    p(f"RSS once the load drained: {num('rss_drained_kib') / 1024:.1f} MiB (diagnostic only)")
     if first_load and last_load:
         p(f"threads {first_load['threads']} -> {last_load['threads']}, fds {first_load['fds']} -> {last_load['fds']} "
           f"(samples: rss.csv)")
@@ -313,7 +326,8 @@ def main(argv):
     print(text)
     open(f"{d}/summary.txt", "w").write(text + "\n")
     json.dump({"facts": f, "peak": peak, "load": main_run, "load_clients": main_runs, "background": bg_run, "served_rate": served_rate,
-               "rotations": rotations, "rss_start_median_kib": rss_start, "rss_end_median_kib": rss_end, "rss_growth_pct": None if math.isnan(growth) else growth,
+               "rotations": rotations, "rss_quiet_start_kib": quiet_start, "rss_quiet_end_kib": quiet_end, "rss_growth_pct": None if math.isnan(growth) else growth,
+               "rss_start_median_kib": rss_start, "rss_end_median_kib": rss_end,
                "server_errors": server_errors, "queue_max": queue_max, "failures": failures},
               open(f"{d}/summary.json", "w"), indent=1)
     return 1 if failures else 0

@@ -14,8 +14,9 @@
 #   3. Peak: closed-loop `signet-bench daemon --verify` runs on remote-settings (one item per call,
 #      --clients processes at once, 128 calls in flight between them, --peak-seconds), --peak-readings
 #      times back to back; the peak is the lowest reading's summed calls/s, and the load rate is
-#      --load-percent (80) of it (or --rate R). One reading was not enough: on a shared VM one read
-#      25% above the others, and 80% of it was more than the machine then gave.
+#      --load-percent (80) of it. One reading was not enough: on a shared VM one read 25% above the
+#      others, and 80% of it was more than the machine then gave. With --rate R one reading runs
+#      anyway, as the warm-up, and the rate is R.
 #   4. Load for the whole duration: `signet-bench open-loop --verify` on remote-settings at that rate,
 #      split over --clients processes (default 2: one client is one thread reading the answers and
 #      verifying every signature, and on two busy cores it fell behind before signetd did), one item
@@ -23,13 +24,16 @@
 #      signer types and both curves stay loaded. Every signature is checked against the key its
 #      key_id names, so signatures of rotated keys verify too. Errors count over the whole load (no
 #      warm-up is excluded from the error count).
-#   5. signetd's RSS (VmRSS, /proc/<pid>/status): every 5 s into rss.csv (with threads, fds, queue
-#      depths and the rotation counters from /metrics). The judged window starts after the warm-up
-#      (10% of the load, at least 5 s: the allocator's and gRPC's pools fill in the first seconds)
-#      and ends 2 s before the load stops; "start" and "end" are the medians of the samples in its
-#      first and last fifth (RSS moves with the backlog of calls in flight from one sample to the
-#      next; a leak is a trend). Growth = end / start - 1 must stay below --max-rss-growth percent
-#      ("off": not judged), and RSS at the end below --max-rss-mib when given.
+#   5. signetd's RSS (VmRSS, /proc/<pid>/status). Judged quiet: once the peak readings' calls are
+#      answered (their 128 calls in flight have filled gRPC's and the allocator's pools) and again once
+#      the load's last call is answered, each time after 12 s of idling, in which signetd's health
+#      thread runs malloc_trim (every 10 s). Growth = quiet end / quiet start - 1 must stay below
+#      --max-rss-growth percent ("off": not judged). Under load RSS follows the backlog of calls in
+#      flight (up to 256 per connection, 12-18 KiB each: 31..45 MiB in one run whose quiet RSS was
+#      30 MiB), so samples under load measure the backlog, not a leak; they go every 5 s into rss.csv
+#      (with threads, fds, queue depths and the rotation counters from /metrics) and the summary
+#      reports the medians of the first and last fifth of the load after a warm-up (10% of the load,
+#      at least 5 s). --max-rss-mib bounds RSS at the end of the load (a runaway backlog).
 #   6. After the load: one signature verified like Firefox (`signet verify --x5u`, root pin), the
 #      chain at each used key's x5u holds that key (SPKI SHA-256), SIGTERM and exit 0, no error or
 #      warning in signetd's log (audit lines aside), no PIN in any file the soak wrote.
@@ -296,13 +300,10 @@ done || true
 RATE_GIVEN=0
 [ -n "$RATE" ] && RATE_GIVEN=1
 BENCH_COMMON=(--server "localhost:$GRPC_PORT" "${CLIENT[@]}" --channels 1 --verify)
-if [ -n "$RATE" ]; then
-  step "rate: $RATE calls/s (given; no peak measured)"
-else
-  step "peak: closed loop on $SIGNER, $PEAK_READINGS reading(s) of ${PEAK_SECONDS} s, $CLIENTS clients x $((128 / CLIENTS)) calls in flight, 1 item per call, --verify; the lowest counts"
-  echo peak >"$DIR/phase"
+# peak_readings N: N closed-loop readings back to back; PEAK = the lowest, its reports in peak-<client>.json.
+peak_readings() {
   PEAK="" PEAK_READINGS_SEEN=""
-  for r in $(seq 1 "$PEAK_READINGS"); do
+  for r in $(seq 1 "$1"); do
     pids=()
     for c in $(seq 1 "$CLIENTS"); do
       "$BENCH" daemon "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --concurrency $((128 / CLIENTS)) \
@@ -322,14 +323,30 @@ else
       for c in $(seq 1 "$CLIENTS"); do cp "$DIR/peak-r$r-$c.json" "$DIR/peak-$c.json"; done
     fi
   done
+}
+if [ -n "$RATE" ]; then
+  step "rate: $RATE calls/s (given); warm-up: one closed-loop reading on $SIGNER, ${PEAK_SECONDS} s, not used for the rate"
+  echo peak >"$DIR/phase"
+  peak_readings 1
+else
+  step "peak: closed loop on $SIGNER, $PEAK_READINGS reading(s) of ${PEAK_SECONDS} s, $CLIENTS clients x $((128 / CLIENTS)) calls in flight, 1 item per call, --verify; the lowest counts"
+  echo peak >"$DIR/phase"
+  peak_readings "$PEAK_READINGS"
   RATE="$(awk -v p="$PEAK" -v f="$LOAD_PERCENT" 'BEGIN { r = int(f / 100 * p); print (r > 1 ? r : 1) }')"
   echo "peak: $PEAK calls/s (the lowest of $PEAK_READINGS_SEEN); load rate: $LOAD_PERCENT% = $RATE calls/s"
 fi
 CLIENT_RATE="$(awk -v r="$RATE" -v n="$CLIENTS" 'BEGIN { printf "%.3f", r / n }')"
 
+# Quiet RSS before the load: every call of the readings is answered; 12 s idle cover a malloc_trim.
+QUIET_S=12
+echo quiet >"$DIR/phase"
+sleep "$QUIET_S"
+RSS_QUIET_START="$(rss_kib)"
+echo "RSS quiet before the load (${QUIET_S} s after the readings): $RSS_QUIET_START KiB"
+
 # --- 4-5. Load, rotations, RSS -------------------------------------------------------------------------
 step "load: $RATE calls/s on $SIGNER ($CLIENTS clients) + $BG_RATE calls/s x $BG_ITEMS items on $BG_SIGNER, open loop, --verify, ${LOAD_S} s"
-echo "RSS baseline after ${WARMUP_S} s of warm-up; samples every ${SAMPLE_EVERY_S} s in rss.csv; expecting >= $EXPECTED_ROTATIONS rotations"
+echo "RSS samples every ${SAMPLE_EVERY_S} s in rss.csv (under load: reported after ${WARMUP_S} s of warm-up); expecting >= $EXPECTED_ROTATIONS rotations"
 scrape >"$DIR/metrics-before-load.txt" || die "cannot read $METRICS_URL"
 echo warmup >"$DIR/phase"
 LOAD_T0=$(now_ms)
@@ -403,6 +420,12 @@ BG_RC=$?
 LOAD_END_MS=$(now_ms)
 echo after >"$DIR/phase"
 scrape >"$DIR/metrics-after-load.txt" || die "cannot read $METRICS_URL after the load"
+# Quiet RSS after the load: its last call is answered (the clients have exited); 12 s cover a malloc_trim.
+echo quiet-after >"$DIR/phase"
+sleep "$QUIET_S"
+RSS_QUIET_END="$(rss_kib)"
+echo "RSS quiet after the load (${QUIET_S} s after its last answer): $RSS_QUIET_END KiB"
+echo after >"$DIR/phase"
 echo "signet-bench exit codes: $SIGNER$MAIN_RCS, $BG_SIGNER $BG_RC"
 [ "$BG_RC" -eq 0 ] || cat "$DIR/load-$BG_SIGNER.err" >&2
 
@@ -442,11 +465,6 @@ for key_id, (x5u, spki) in sorted(keys.items()):
     print(key_id, x5u, spki)' "$DIR"/load-$SIGNER-*.json)
 PUBLISHED="$(find "$P/x5u" -name "$SIGNER-*.pem" | wc -l)"
 
-# Diagnostic only (no verdict): RSS once the load has drained.
-sleep 1
-RSS_DRAINED="$(rss_kib)"
-echo "RSS once the load drained: $RSS_DRAINED KiB"
-
 kill -TERM "$SIGNETD_PID"
 wait "$SIGNETD_PID"
 SIGNETD_RC=$?
@@ -484,7 +502,9 @@ peak_readings=${PEAK_READINGS_SEEN:-}
 rss_at_start_kib=$RSS_AT_START
 rss_start_kib=$RSS_START
 rss_end_kib=$RSS_END
-rss_drained_kib=$RSS_DRAINED
+rss_quiet_start_kib=$RSS_QUIET_START
+rss_quiet_end_kib=$RSS_QUIET_END
+quiet_s=$QUIET_S
 rss_start_ms=$RSS_START_MS
 rss_end_ms=$RSS_END_MS
 load_t0_ms=$LOAD_T0

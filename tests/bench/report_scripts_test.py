@@ -4,8 +4,9 @@
   * bench/bench_table.py pairs each signetd run with the ceiling and the peer of its own repetition
     (the best thread count of that repetition) and reports the median of those ratios, not the ratio
     of the medians; targets are judged on it;
-  * bench/soak_report.py judges RSS growth on the medians of the first and last fifth of the load,
-    so one sample caught at a backlog's peak does not decide it, while a steady climb still does.
+  * bench/soak_report.py judges RSS growth on the quiet readings before and after the load (a
+    backlog under load does not decide it; growth that stays does), bounds RSS at the end of the
+    load by the ceiling, and reports the medians of the first and last fifth of the load.
 
 usage: report_scripts_test.py --repo ROOT
 """
@@ -113,6 +114,34 @@ class SoakRssTest(unittest.TestCase):
         start, _, first, _ = self.medians(rows, 10000, 55000, 30000, 30000)
         self.assertEqual(start, 30000)
         self.assertTrue(all(v == 30000 for v in first))
+
+
+class SoakRssVerdictTest(unittest.TestCase):
+    def setUp(self):
+        self.verdict = load_soak_report().rss_failures
+
+    def test_quiet_readings_decide_not_the_backlog_under_load(self):
+        # 45 MiB at the end of the load (a backlog), 30.0 -> 30.9 MiB quiet: +3%, passes.
+        growth, failures = self.verdict(30720, 31642, 5, None, 45 * 1024)
+        self.assertAlmostEqual(growth, 3.0, places=1)
+        self.assertEqual(failures, [])
+
+    def test_growth_that_stays_fails(self):
+        growth, failures = self.verdict(30720, 32768, 5, None, 33 * 1024)
+        self.assertGreater(growth, 5)
+        self.assertEqual(len(failures), 1)
+        self.assertIn("quiet readings", failures[0])
+
+    def test_growth_off_judges_only_the_ceiling(self):
+        _, failures = self.verdict(30720, 61440, None, 256, 40 * 1024)
+        self.assertEqual(failures, [])
+        _, failures = self.verdict(30720, 30720, None, 256, 300 * 1024)
+        self.assertEqual(len(failures), 1)
+        self.assertIn("ceiling 256 MiB", failures[0])
+
+    def test_a_missing_quiet_reading_fails_when_judged(self):
+        _, failures = self.verdict(0, 30720, 5, None, 0)
+        self.assertIn("no quiet RSS reading", failures[0])
 
 
 if __name__ == "__main__":

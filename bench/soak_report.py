@@ -300,6 +300,7 @@ def main(argv):
       f"chains published in all: {f.get('published_chains')}")
     p(f"RSS (judged): {quiet_start / 1024:.1f} MiB quiet before the load, {quiet_end / 1024:.1f} MiB quiet after it "
       f"({f.get('quiet_s')} s idle each): growth {growth:+.2f}% "
+      f"with {f.get('token_objects_before')} -> {f.get('token_objects_after')} objects on the token "
       f"(limit: {'none, reported only' if limit is None else f'{limit:g}%'}"
       f"{'' if ceiling_mib is None else f'; ceiling at the end of the load {ceiling_mib:g} MiB'})")
     p(f"RSS under load (reported): {num('rss_at_start_kib') / 1024:.1f} MiB at signetd's start; after the "

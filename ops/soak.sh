@@ -12,7 +12,7 @@
 #      --rotation external: signetd only reloads (every 1 s); a loop runs
 #      `signet rotate --config signetd.yaml --force` every period, as a CronJob would.
 #   3. Peak: closed-loop `signet-bench daemon --verify` runs on remote-settings (one item per call,
-#      --clients processes at once, 128 calls in flight between them, --peak-seconds), --peak-readings
+#      --clients processes at once, 256 calls in flight each, --peak-seconds), --peak-readings
 #      times back to back; the peak is the lowest reading's summed calls/s, and the load rate is
 #      --load-percent (80) of it. One reading was not enough: on a shared VM one read 25% above the
 #      others, and 80% of it was more than the machine then gave. With --rate R one reading runs
@@ -24,16 +24,20 @@
 #      signer types and both curves stay loaded. Every signature is checked against the key its
 #      key_id names, so signatures of rotated keys verify too. Errors count over the whole load (no
 #      warm-up is excluded from the error count).
-#   5. signetd's RSS (VmRSS, /proc/<pid>/status). Judged quiet: once the peak readings' calls are
-#      answered (their 128 calls in flight have filled gRPC's and the allocator's pools) and again once
-#      the load's last call is answered, each time after 12 s of idling, in which signetd's health
-#      thread runs malloc_trim (every 10 s). Growth = quiet end / quiet start - 1 must stay below
-#      --max-rss-growth percent ("off": not judged). Under load RSS follows the backlog of calls in
-#      flight (up to 256 per connection, 12-18 KiB each: 31..45 MiB in one run whose quiet RSS was
-#      30 MiB), so samples under load measure the backlog, not a leak; they go every 5 s into rss.csv
-#      (with threads, fds, queue depths and the rotation counters from /metrics) and the summary
-#      reports the medians of the first and last fifth of the load after a warm-up (10% of the load,
-#      at least 5 s). --max-rss-mib bounds RSS at the end of the load (a runaway backlog).
+#   5. signetd's RSS (VmRSS, /proc/<pid>/status), judged quiet: once the peak readings' calls are
+#      answered and again once the load's last call is answered, each time after 12 s of idling, in
+#      which signetd's health thread runs malloc_trim (every 10 s). The readings keep 256 calls in
+#      flight per client, signetd's stream limit per connection: the most calls the load can make
+#      signetd hold at once, so the allocator's high-water mark is reached before the first quiet
+#      reading (with 128 in all, a backlog under load later left memory behind that the baseline had
+#      never held). Growth = quiet end / quiet start - 1 must stay below --max-rss-growth percent
+#      ("off": not judged). Under load RSS follows the backlog of calls in flight (12-18 KiB each:
+#      31..45 MiB in one run whose quiet RSS was 30 MiB), so samples under load measure the backlog,
+#      not a leak; they go every 5 s into rss.csv (with threads, fds, queue depths and the rotation
+#      counters from /metrics) and the summary reports the medians of the first and last fifth of the
+#      load after a warm-up (10% of the load, at least 5 s). --max-rss-mib bounds RSS at the end of
+#      the load (a runaway backlog). The token's object files are counted before and after: each
+#      rotation adds three, which SoftHSM keeps in signetd's memory (docs/PERFORMANCE.md).
 #   6. After the load: one signature verified like Firefox (`signet verify --x5u`, root pin), the
 #      chain at each used key's x5u holds that key (SPKI SHA-256), SIGTERM and exit 0, no error or
 #      warning in signetd's log (audit lines aside), no PIN in any file the soak wrote.
@@ -139,6 +143,7 @@ WARMUP_S=$((LOAD_S / 10 > 5 ? LOAD_S / 10 : 5))
 EXPECTED_ROTATIONS=$((LOAD_S / ROTATE_EVERY - 1))
 [ "$EXPECTED_ROTATIONS" -ge 1 ] || EXPECTED_ROTATIONS=1
 BG_RATE=20 BG_ITEMS=2      # the normandy (P-384, fixed key) background stream
+PEAK_IN_FLIGHT=256         # per peak client: signetd's stream limit per connection (daemon/server.cc)
 SAMPLE_EVERY_S=5
 SIGNER=remote-settings BG_SIGNER=normandy
 EE_NAME=remote-settings.content-signature.signet.localhost
@@ -306,7 +311,7 @@ peak_readings() {
   for r in $(seq 1 "$1"); do
     pids=()
     for c in $(seq 1 "$CLIENTS"); do
-      "$BENCH" daemon "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --concurrency $((128 / CLIENTS)) \
+      "$BENCH" daemon "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --concurrency "$PEAK_IN_FLIGHT" \
         --duration "${PEAK_SECONDS}s" --warmup 1s >"$DIR/peak-r$r-$c.json" 2>"$DIR/peak-r$r-$c.err" &
       pids+=("$!")
     done
@@ -329,7 +334,7 @@ if [ -n "$RATE" ]; then
   echo peak >"$DIR/phase"
   peak_readings 1
 else
-  step "peak: closed loop on $SIGNER, $PEAK_READINGS reading(s) of ${PEAK_SECONDS} s, $CLIENTS clients x $((128 / CLIENTS)) calls in flight, 1 item per call, --verify; the lowest counts"
+  step "peak: closed loop on $SIGNER, $PEAK_READINGS reading(s) of ${PEAK_SECONDS} s, $CLIENTS clients x $PEAK_IN_FLIGHT calls in flight, 1 item per call, --verify; the lowest counts"
   echo peak >"$DIR/phase"
   peak_readings "$PEAK_READINGS"
   RATE="$(awk -v p="$PEAK" -v f="$LOAD_PERCENT" 'BEGIN { r = int(f / 100 * p); print (r > 1 ? r : 1) }')"
@@ -342,6 +347,8 @@ QUIET_S=12
 echo quiet >"$DIR/phase"
 sleep "$QUIET_S"
 RSS_QUIET_START="$(rss_kib)"
+token_objects() { find "$P/tokens" -name '*.object' 2>/dev/null | wc -l; }
+OBJECTS_BEFORE="$(token_objects)"
 echo "RSS quiet before the load (${QUIET_S} s after the readings): $RSS_QUIET_START KiB"
 
 # --- 4-5. Load, rotations, RSS -------------------------------------------------------------------------
@@ -424,6 +431,7 @@ scrape >"$DIR/metrics-after-load.txt" || die "cannot read $METRICS_URL after the
 echo quiet-after >"$DIR/phase"
 sleep "$QUIET_S"
 RSS_QUIET_END="$(rss_kib)"
+OBJECTS_AFTER="$(token_objects)"
 echo "RSS quiet after the load (${QUIET_S} s after its last answer): $RSS_QUIET_END KiB"
 echo after >"$DIR/phase"
 echo "signet-bench exit codes: $SIGNER$MAIN_RCS, $BG_SIGNER $BG_RC"
@@ -505,6 +513,8 @@ rss_end_kib=$RSS_END
 rss_quiet_start_kib=$RSS_QUIET_START
 rss_quiet_end_kib=$RSS_QUIET_END
 quiet_s=$QUIET_S
+token_objects_before=$OBJECTS_BEFORE
+token_objects_after=$OBJECTS_AFTER
 rss_start_ms=$RSS_START_MS
 rss_end_ms=$RSS_END_MS
 load_t0_ms=$LOAD_T0

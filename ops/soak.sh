@@ -191,7 +191,6 @@ ROOT_SHA256="$(cat "$P/root.sha256")"
 echo "tokens signet-offline and signet-online, root SHA-256 $ROOT_SHA256 (log: setup.log)"
 
 # --- 2. signetd ----------------------------------------------------------------------------------
-HTTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 if [ "$ROTATION" = internal ]; then
   PKI_TIMES="validity: 1h, clock_skew: 0s, rotate_before: $((3600 - ROTATE_EVERY))s"
   ROTATION_YAML="{mode: internal, check_interval: 2s, reload_interval: 1s}"
@@ -201,6 +200,11 @@ else
 fi
 NL=$'\n'
 PKI_TIMES_YAML="${PKI_TIMES//, /$NL    }"  # one key a line, indented under the signer
+# The HTTP side port is in the config (x5u_base_url names it), so it is chosen here: a free port now
+# may be taken by another process before signetd binds it (CTest runs tests in parallel), and then
+# signetd is started again on another one.
+pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+write_config() {
 cat >"$DIR/signetd.yaml" <<EOF
 # signetd for the soak (ops/soak.sh): every key is described in ops/config/signetd.example.yaml.
 server:
@@ -235,16 +239,30 @@ authorization:
 rotation: $ROTATION_YAML
 logging: {level: info}
 EOF
-"$SIGNETD" --config "$DIR/signetd.yaml" --check-config >"$DIR/check-config.log" 2>&1 ||
-  { cat "$DIR/check-config.log" >&2; die "signetd --check-config refused the soak's config"; }
-
+}
 step "start signetd ($ROTATION rotation, a new remote-settings key every ${ROTATE_EVERY} s)"
-"$SIGNETD" --config "$DIR/signetd.yaml" 2>"$DIR/signetd.log" &
-SIGNETD_PID=$!
-for _ in $(seq 1 150); do
+for attempt in 1 2 3 4 5; do
+  HTTP_PORT="$(pick_port)"
+  write_config
+  "$SIGNETD" --config "$DIR/signetd.yaml" --check-config >"$DIR/check-config.log" 2>&1 ||
+    { cat "$DIR/check-config.log" >&2; die "signetd --check-config refused the soak's config"; }
+  rm -f "$DIR/ready.json"
+  "$SIGNETD" --config "$DIR/signetd.yaml" 2>"$DIR/signetd.log" &
+  SIGNETD_PID=$!
+  for _ in $(seq 1 150); do
+    [ -s "$DIR/ready.json" ] && break
+    kill -0 "$SIGNETD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
   [ -s "$DIR/ready.json" ] && break
-  kill -0 "$SIGNETD_PID" 2>/dev/null || die "signetd exited at start"
-  sleep 0.1
+  kill -0 "$SIGNETD_PID" 2>/dev/null && die "signetd wrote no ready file in 15 s"
+  wait "$SIGNETD_PID" 2>/dev/null
+  SIGNETD_PID=""
+  if [ "$attempt" -lt 5 ] && grep -q 'cannot bind .*Address already in use' "$DIR/signetd.log"; then
+    echo "port $HTTP_PORT was taken before signetd bound it; again with another"
+    continue
+  fi
+  die "signetd exited at start"
 done
 GRPC_PORT="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$DIR/ready.json" 2>/dev/null)"
 [ -n "$GRPC_PORT" ] || die "signetd wrote no ready file"

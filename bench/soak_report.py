@@ -266,7 +266,8 @@ def main(argv):
     p(f"soak: {load_s:.0f} s of load ({load_s / 60:.2f} min), {f.get('rotation')} rotation every "
       f"{f.get('rotate_every')} s; machine: {f.get('cores')} cores, load average {f.get('loadavg')} at the end")
     if peak:
-        p(f"peak (closed loop, {peak['clients']} client(s), {peak['concurrency']} in flight, --verify): "
+        p(f"{'warm-up, not used for the given rate' if f.get('rate_given') == '1' else 'peak'} "
+          f"(closed loop, {peak['clients']} client(s), {peak['concurrency']} in flight, --verify): "
           f"{peak['calls_per_s']:.0f} calls/s (p50 {peak['p50_ms']:.2f} ms, p99 {peak['p99_ms']:.2f} ms, "
           f"errors {peak['errors'] or 'none'})"
           + (f"; the lowest of {len(f['peak_readings'].split('/'))} readings: {f['peak_readings']}"

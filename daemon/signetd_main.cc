@@ -143,4 +143,7 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return Run(argc, argv); }
+int main(int argc, char** argv) {
+  signet::DisableAbslDeadlockDetection();
+  return Run(argc, argv);
+}

@@ -65,7 +65,8 @@ def combine(runs):
     if not runs:
         return {}
     out = dict(runs[0])
-    for k in ("calls", "calls_ok", "signatures", "verified", "calls_per_s", "sigs_per_s", "rate", "concurrency"):
+    for k in ("calls", "calls_ok", "signatures", "verified", "calls_per_s", "sigs_per_s", "rate", "concurrency",
+              "cpu_s"):
         out[k] = sum(r.get(k, 0) for r in runs)
     for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "start_lag_p50_ms", "start_lag_p99_ms"):
         out[k] = max(r.get(k, 0) for r in runs)
@@ -134,6 +135,22 @@ def rss_failures(quiet_start, quiet_end, limit_pct, ceiling_mib, end_under_load)
     if ceiling_mib is not None and end_under_load / 1024 >= ceiling_mib:
         failures.append(f"RSS at the end of the load is {end_under_load / 1024:.1f} MiB (ceiling {ceiling_mib:g} MiB)")
     return growth, failures
+
+
+def cpu_summary(f, main_run, bg_run, signatures, calls):
+    """CPU over the load, from /proc (signetd, the machine) and getrusage (each signet-bench): how much of
+    the two cores signetd and its load generators took, per call. None when the soak did not record it."""
+    try:
+        hz = float(f["clk_tck"])
+        signetd_s = float(f["signetd_cpu_ticks_load"]) / hz
+        busy, total = float(f["machine_busy_ticks_load"]), float(f["machine_total_ticks_load"])
+    except (KeyError, ValueError, ZeroDivisionError):
+        return None
+    clients_s = main_run.get("cpu_s", 0) + bg_run.get("cpu_s", 0)
+    per_call = lambda s: f"{s / calls * 1e6:.0f} us/call" if calls else "-"  # noqa: E731
+    return (f"CPU over the load: signetd {signetd_s:.1f} core-s ({per_call(signetd_s)}), load generators "
+            f"{clients_s:.1f} core-s ({per_call(clients_s)}), for {calls} calls and {signatures:.0f} signatures; "
+            f"the machine was {busy / total * 100 if total else 0:.0f}% busy (all cores)")
 
 
 def main(argv):
@@ -295,6 +312,9 @@ def main(argv):
           f"{server_p50 * 1000:g} ms, p99 <= {server_p99 * 1000:g} ms")
     p(f"signetd-side: {served_sigs + served_bg:.0f} signatures ({signer} {served_sigs:.0f}, {bg_signer} "
       f"{served_bg:.0f}), non-OK answers {server_errors or 'none'}, queue depth max {queue_max} ({signer}, 5-s samples)")
+    cpu_line = cpu_summary(f, main_run, bg_run, served_sigs + served_bg, main_run.get("calls", 0) + bg_run.get("calls", 0))
+    if cpu_line:
+        p(cpu_line)
     p(f"errors: {total_errors} (by code: {errors or 'none'})")
     p(f"rotations under load: {rotations} key changes (expected >= {expected}), failed checks {rotations_failed}; "
       f"keys that signed: {len(keys)}, their chains at x5u hold them: {f.get('chains_ok')}/{len(keys)}; "

@@ -270,6 +270,9 @@ CLIENT=(--ca-file "$P/tls/ca.pem" --cert-file "$P/tls/client-demo.pem" --key-fil
 METRICS_URL="https://localhost:$HTTP_PORT/metrics"
 scrape() { curl -sS --max-time 5 --cacert "$P/tls/ca.pem" "$METRICS_URL"; }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SIGNETD_PID/status" 2>/dev/null; }
+# CPU in clock ticks (USER_HZ): signetd's own (utime + stime), and the machine's busy and total.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$SIGNETD_PID/stat" 2>/dev/null; }
+machine_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
 echo "signetd pid $SIGNETD_PID: gRPC localhost:$GRPC_PORT, metrics $METRICS_URL; RSS $(rss_kib) KiB"
 RSS_AT_START="$(rss_kib)"
 
@@ -375,6 +378,7 @@ echo "RSS samples every ${SAMPLE_EVERY_S} s in rss.csv (under load: reported aft
 scrape >"$DIR/metrics-before-load.txt" || die "cannot read $METRICS_URL"
 echo warmup >"$DIR/phase"
 LOAD_T0=$(now_ms)
+CPU_T0="$(cpu_ticks)" MACHINE_T0="$(machine_ticks)"
 MAIN_PIDS=()
 for c in $(seq 1 "$CLIENTS"); do
   "$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$CLIENT_RATE" --duration "${LOAD_S}s" \
@@ -443,6 +447,7 @@ done
 wait "$BG_PID"
 BG_RC=$?
 LOAD_END_MS=$(now_ms)
+CPU_T1="$(cpu_ticks)" MACHINE_T1="$(machine_ticks)"
 echo after >"$DIR/phase"
 scrape >"$DIR/metrics-after-load.txt" || die "cannot read $METRICS_URL after the load"
 # Quiet RSS after the load: its last call is answered (the clients have exited); 12 s cover a malloc_trim.
@@ -537,6 +542,10 @@ rss_start_ms=$RSS_START_MS
 rss_end_ms=$RSS_END_MS
 load_t0_ms=$LOAD_T0
 load_end_ms=$LOAD_END_MS
+clk_tck=$(getconf CLK_TCK)
+signetd_cpu_ticks_load=$((CPU_T1 - CPU_T0))
+machine_busy_ticks_load=$((${MACHINE_T1% *} - ${MACHINE_T0% *}))
+machine_total_ticks_load=$((${MACHINE_T1#* } - ${MACHINE_T0#* }))
 clients=$CLIENTS
 main_rcs=${MAIN_RCS# }
 bg_rc=$BG_RC

@@ -6,7 +6,8 @@
     of the medians; targets are judged on it;
   * bench/soak_report.py judges RSS growth on the quiet readings before and after the load (a
     backlog under load does not decide it; growth that stays does), bounds RSS at the end of the
-    load by the ceiling, and reports the medians of the first and last fifth of the load.
+    load by the ceiling, and reports the medians of the first and last fifth of the load, and CPU
+    per call of signetd and of the load generators over the load.
 
 usage: report_scripts_test.py --repo ROOT
 """
@@ -142,6 +143,26 @@ class SoakRssVerdictTest(unittest.TestCase):
     def test_a_missing_quiet_reading_fails_when_judged(self):
         _, failures = self.verdict(0, 30720, 5, None, 0)
         self.assertIn("no quiet RSS reading", failures[0])
+
+
+class SoakCpuTest(unittest.TestCase):
+    def setUp(self):
+        self.cpu = load_soak_report().cpu_summary
+
+    def test_cpu_per_call_from_ticks_and_rusage(self):
+        # 100 ticks/s: signetd 2000 ticks = 20 core-s; clients 15 + 1 core-s; 100,000 calls.
+        facts = {"clk_tck": "100", "signetd_cpu_ticks_load": "2000", "machine_busy_ticks_load": "4500",
+                 "machine_total_ticks_load": "5000"}
+        line = self.cpu(facts, {"cpu_s": 15.0}, {"cpu_s": 1.0}, 100000, 100000)
+        self.assertIn("signetd 20.0 core-s (200 us/call)", line)
+        self.assertIn("load generators 16.0 core-s (160 us/call)", line)
+        self.assertIn("90% busy", line)
+
+    def test_no_line_when_the_soak_did_not_record_cpu(self):
+        self.assertIsNone(self.cpu({}, {}, {}, 10, 10))
+        self.assertIsNone(self.cpu({"clk_tck": "100", "signetd_cpu_ticks_load": "",
+                                    "machine_busy_ticks_load": "1", "machine_total_ticks_load": "2"},
+                                   {}, {}, 10, 10))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ cleanup() {
 trap cleanup EXIT
 LOG="$T/all-output.log"
 source "$HERE/../tests/integration/cli_checks.sh"
+source "$HERE/../ops/lib/signetd.sh"
 started=$SECONDS
 
 # --- The toolchains: missing ones are failures with the fix named, never skips -------------------
@@ -124,9 +125,13 @@ cat "$T/root-ceremony.out" >>"$LOG" 2>/dev/null
 ROOT_SHA256="$(sed -n 's/^root_sha256 (the pin verifiers and signetd use): //p' "$T/root-ceremony.out" 2>/dev/null)"
 check "the root ceremony printed the root SHA-256" [ "${#ROOT_SHA256}" -eq 95 ]
 
-HTTP_PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 EE_NAME="remote-settings.content-signature.signet.test"
-cat >"$T/signetd.yaml" <<EOF
+HTTP_PORT=""
+# write_config PORT: the side port is in the config twice, so signet_start_signetd picks it and calls
+# this again with another one if it was taken before signetd bound it.
+write_config() {
+  HTTP_PORT="$1"
+  cat >"$T/signetd.yaml" <<EOF
 server:
   listen: "127.0.0.1:0"
   http_listen: "127.0.0.1:$HTTP_PORT"
@@ -150,18 +155,13 @@ authorization:
     signers: [remote-settings]
 rotation: {mode: internal, check_interval: 1m, reload_interval: 200ms}
 EOF
-"$SIGNETD" --config "$T/signetd.yaml" 2>"$T/signetd.log" &
-DAEMON_PID=$!
-for _ in $(seq 1 100); do
-  [ -s "$T/ready.json" ] && break
-  kill -0 "$DAEMON_PID" 2>/dev/null || break
-  sleep 0.1
-done
-GRPC_PORT="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$T/ready.json" 2>/dev/null)"
+}
+signet_start_signetd "$SIGNETD" write_config "$T/signetd.yaml" "$T/ready.json" "$T/signetd.log"
+DAEMON_PID="$SIGNETD_PID"
+GRPC_PORT="$SIGNETD_GRPC_PORT"
 check "signetd is up (gRPC port '$GRPC_PORT', HTTPS side port $HTTP_PORT)" [ -n "$GRPC_PORT" ]
 if [ -z "$GRPC_PORT" ]; then
-  echo "signetd log:"; tail -n 20 "$T/signetd.log"
-  echo "passed: $passed, failed: $failed"
+  echo "passed: $passed, failed: $failed"  # signet_start_signetd showed the end of signetd's log
   exit 1
 fi
 TARGET="localhost:$GRPC_PORT"

@@ -31,6 +31,9 @@ fi
 
 FUZZ_BUILD_DIR="${FUZZ_BUILD_DIR:-build-fuzz}"
 
+# shellcheck source=ops/lib/signetd.sh
+source "$ROOT/ops/lib/signetd.sh"  # signet_start_signetd: start signetd, wait for its ready file
+
 step() { printf '\n==> %s\n' "$*"; }
 
 configure_and_build() {
@@ -177,20 +180,13 @@ cmd_run() {
   "$signetd" --config "$q/signetd.yaml" --check-config
 
   step "start signetd: gRPC over mTLS, HTTPS side port serving /x5u/, internal rotation"
-  rm -f "$q/ready.json"
-  "$signetd" --config "$q/signetd.yaml" 2>>"$q/signetd.log" &
-  local pid=$!
-  trap "kill $pid 2>/dev/null || true" EXIT
-  local i
-  for i in $(seq 1 100); do
-    [ -s "$q/ready.json" ] && break
-    kill -0 "$pid" 2>/dev/null || { echo "signetd exited; see var/quickstart/signetd.log:" >&2; tail -n 20 "$q/signetd.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ -s "$q/ready.json" ] || { echo "signetd did not become ready" >&2; exit 1; }
-  local grpc_port http_port
-  grpc_port="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$q/ready.json")"
-  http_port="$(sed -n 's/.*"http_port": \([0-9]*\).*/\1/p' "$q/ready.json")"
+  # The config keeps the ports it was given (README); only a side port taken since is replaced.
+  trap 'kill ${SIGNETD_PID:-} 2>/dev/null || true' EXIT
+  signet_start_signetd --keep-config --append-log "$signetd" quickstart_set_http_port \
+    "$q/signetd.yaml" "$q/ready.json" "$q/signetd.log" ||
+    { echo "signetd did not start; see var/quickstart/signetd.log" >&2; exit 1; }
+  local pid="$SIGNETD_PID" i
+  local grpc_port="$SIGNETD_GRPC_PORT" http_port="$SIGNETD_HTTP_PORT"
   export SIGNET_SERVER="localhost:$grpc_port" SIGNET_CA_FILE="$q/tls/ca.pem" \
     SIGNET_CERT_FILE="$q/tls/client-demo.pem" SIGNET_KEY_FILE="$q/tls/client-demo.key"
   local pin
@@ -259,6 +255,16 @@ EOF
   if grep -q 'signetd: stopped cleanly' "$q/signetd.log"; then
     echo "signetd: stopped cleanly (everything stays in var/quickstart/; ops/dev.sh run serves it again)"
   fi
+}
+
+# signet_start_signetd's retry when var/quickstart/signetd.yaml's side port was taken: the new port $1
+# in server.http_listen and the x5u URLs; the rest of the file (edits included) stays as it is.
+quickstart_set_http_port() {
+  local f="$ROOT/var/quickstart/signetd.yaml" old
+  old="$(sed -n 's/^  http_listen: "127\.0\.0\.1:\([0-9]*\)"$/\1/p' "$f")"
+  [ -n "$old" ] || { echo "$f: no 'http_listen: \"127.0.0.1:PORT\"' line to change" >&2; return 1; }
+  sed -i -e "s|^  http_listen: \"127\.0\.0\.1:$old\"\$|  http_listen: \"127.0.0.1:$1\"|" \
+    -e "s|https://localhost:$old/|https://localhost:$1/|g" "$f"
 }
 
 # Tokens, PIN shares, ceremonies, the dev mTLS PKI and signetd.yaml under $1, with the signet binary $2.
@@ -334,6 +340,7 @@ EOF
   "$signet" dev-pki --dir "$q/tls" --clients "demo=spiffe://signet.localhost/demo,nogrants=spiffe://signet.localhost/nogrants"
 
   # Fixed ports for this var/quickstart/ (the x5u URLs carry the side port): two free ones, chosen now.
+  # cmd_run replaces the side port only if another process has taken it by the time signetd starts.
   local grpc_port http_port
   read -r grpc_port http_port < <(python3 -c '
 import socket
@@ -423,14 +430,11 @@ authorization:
     signers: [p256, p384]
 logging: {level: info}
 EOF
-  "$signetd" --config "$b/signetd.yaml" 2>"$b/signetd.log" &
-  local pid=$!
-  trap "kill $pid $p11_pid 2>/dev/null || true" EXIT
-  local i
-  for i in $(seq 1 100); do [ -s "$b/ready.json" ] && break; sleep 0.1; done
-  local port
-  port="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$b/ready.json")"
-  [ -n "$port" ] || { echo "signetd did not start; see var/bench/signetd.log" >&2; exit 1; }
+  trap 'kill ${SIGNETD_PID:-} '"$p11_pid"' 2>/dev/null || true' EXIT
+  # gRPC on port 0 and no side port: no port chosen in advance, so nothing to retry.
+  signet_start_signetd "$signetd" "" "$b/signetd.yaml" "$b/ready.json" "$b/signetd.log" ||
+    { echo "signetd did not start; see var/bench/signetd.log" >&2; exit 1; }
+  local pid="$SIGNETD_PID" port="$SIGNETD_GRPC_PORT"
   local daemon_args=(--server "localhost:$port" --ca-file "$b/tls/ca.pem" --cert-file "$b/tls/client-bench.pem"
                      --key-file "$b/tls/client-bench.key" --channels 1 --duration "$duration" --warmup "$warmup")
   local module_args=(--token bench --pin-file "$b/user.pin" --duration "$duration")

@@ -200,11 +200,11 @@ else
 fi
 NL=$'\n'
 PKI_TIMES_YAML="${PKI_TIMES//, /$NL    }"  # one key a line, indented under the signer
-# The HTTP side port is in the config (x5u_base_url names it), so it is chosen here: a free port now
-# may be taken by another process before signetd binds it (CTest runs tests in parallel), and then
-# signetd is started again on another one.
-pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# The HTTP side port is in the config (x5u_base_url names it), so it is chosen before signetd starts:
+# signet_start_signetd (ops/lib/signetd.sh, via dev.sh) picks it, calls write_config PORT, and starts
+# again on another port if another process (CTest runs tests in parallel) took it first.
 write_config() {
+HTTP_PORT="$1"
 cat >"$DIR/signetd.yaml" <<EOF
 # signetd for the soak (ops/soak.sh): every key is described in ops/config/signetd.example.yaml.
 server:
@@ -241,31 +241,16 @@ logging: {level: info}
 EOF
 }
 step "start signetd ($ROTATION rotation, a new remote-settings key every ${ROTATE_EVERY} s)"
-for attempt in 1 2 3 4 5; do
-  HTTP_PORT="$(pick_port)"
-  write_config
+HTTP_PORT=""
+# Each config written is checked first, so a config signetd refuses fails with its own message.
+write_checked_config() {
+  write_config "$1"
   "$SIGNETD" --config "$DIR/signetd.yaml" --check-config >"$DIR/check-config.log" 2>&1 ||
-    { cat "$DIR/check-config.log" >&2; die "signetd --check-config refused the soak's config"; }
-  rm -f "$DIR/ready.json"
-  "$SIGNETD" --config "$DIR/signetd.yaml" 2>"$DIR/signetd.log" &
-  SIGNETD_PID=$!
-  for _ in $(seq 1 150); do
-    [ -s "$DIR/ready.json" ] && break
-    kill -0 "$SIGNETD_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -s "$DIR/ready.json" ] && break
-  kill -0 "$SIGNETD_PID" 2>/dev/null && die "signetd wrote no ready file in 15 s"
-  wait "$SIGNETD_PID" 2>/dev/null
-  SIGNETD_PID=""
-  if [ "$attempt" -lt 5 ] && grep -q 'cannot bind .*Address already in use' "$DIR/signetd.log"; then
-    echo "port $HTTP_PORT was taken before signetd bound it; again with another"
-    continue
-  fi
-  die "signetd exited at start"
-done
-GRPC_PORT="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$DIR/ready.json" 2>/dev/null)"
-[ -n "$GRPC_PORT" ] || die "signetd wrote no ready file"
+    { cat "$DIR/check-config.log" >&2; echo "signetd --check-config refused the soak's config" >&2; return 1; }
+}
+signet_start_signetd "$SIGNETD" write_checked_config "$DIR/signetd.yaml" "$DIR/ready.json" "$DIR/signetd.log" ||
+  die "signetd did not start (the reason is above; its log: $DIR/signetd.log)"
+GRPC_PORT="$SIGNETD_GRPC_PORT"
 CLIENT=(--ca-file "$P/tls/ca.pem" --cert-file "$P/tls/client-demo.pem" --key-file "$P/tls/client-demo.key")
 METRICS_URL="https://localhost:$HTTP_PORT/metrics"
 scrape() { curl -sS --max-time 5 --cacert "$P/tls/ca.pem" "$METRICS_URL"; }

@@ -56,6 +56,7 @@ export SOFTHSM2_CONF="$T/softhsm2.conf"
  for f in so-offline so-online offline online; do echo "$f-pin-$RANDOM$RANDOM$RANDOM" >"$T/$f.pin"; done)
 LOG="$T/all-output.log"
 source "$(dirname "${BASH_SOURCE[0]}")/cli_checks.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../ops/lib/signetd.sh"
 START_S=$EPOCHREALTIME
 now_ms() { local t=$EPOCHREALTIME; echo $(( ${t%.*} * 1000 + 10#${t#*.} / 1000 )); }
 # On failure: each replica's last log lines (audit lines left out) and its load client's stderr.
@@ -124,19 +125,15 @@ expect "intermediate ceremony" 0 "ceremony 'replicas-intermediate-2026' complete
   die "signet dev-pki"
 
 # --- Three replicas: one token, one publication directory, external rotation ----------------------
-# Replica 1's side port is chosen here because x5u_base_url names it; every other port is 0 (the
-# kernel picks a free one) and read back from the ready file.
-X5U_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-X5U_BASE="https://localhost:$X5U_PORT/x5u/"
-for i in $(seq 1 $REPLICAS); do
-  mkdir -p "$T/r$i"
-  http_port=0
-  [ "$i" = 1 ] && http_port=$X5U_PORT
-  cat >"$T/r$i/signetd.yaml" <<EOF
+# Replica 1's side port is chosen in advance because x5u_base_url names it; every other port is 0
+# (the kernel picks a free one) and read back from the ready file.
+# replica_config I HTTP_PORT: replica I's signetd.yaml
+replica_config() {
+  cat >"$T/r$1/signetd.yaml" <<EOF
 server:
   listen: "127.0.0.1:0"
-  http_listen: "127.0.0.1:$http_port"
-  ready_file: $T/r$i/ready.json
+  http_listen: "127.0.0.1:$2"
+  ready_file: $T/r$1/ready.json
   x5u_dir: $T/x5u
   tls: {cert_file: $T/tls/server.pem, key_file: $T/tls/server.key, client_ca_file: $T/tls/ca.pem}
 hsm: {module: $SIGNET_PKCS11_MODULE, token: signet-online, pin_file: $T/online.pin}
@@ -156,16 +153,32 @@ authorization:
     signers: [$SIGNER]
 rotation: {mode: external, reload_interval: ${RELOAD_INTERVAL_MS}ms}
 EOF
-  "$SIGNETD" --config "$T/r$i/signetd.yaml" 2>"$T/r$i/signetd.log" &
-  PIDS+=($!)
+}
+# Called by signet_start_signetd with a free port, and again with another if that one was taken first.
+replica1_config() {
+  X5U_PORT="$1"
+  X5U_BASE="https://localhost:$X5U_PORT/x5u/"
+  replica_config 1 "$X5U_PORT"
+}
+for i in $(seq 1 $REPLICAS); do mkdir -p "$T/r$i"; done
+GRPC=() HTTP=()
+# Replica 1 first and up before the others are configured: its port, in everyone's x5u_base_url, is
+# only settled once it is bound.
+signet_start_signetd "$SIGNETD" replica1_config "$T/r1/signetd.yaml" "$T/r1/ready.json" "$T/r1/signetd.log" ||
+  die "replica 1 never wrote its ready file"
+PIDS+=("$SIGNETD_PID")
+GRPC[1]="$SIGNETD_GRPC_PORT" HTTP[1]="$SIGNETD_HTTP_PORT"
+for i in $(seq 2 $REPLICAS); do
   # Staggered starts, as replicas of a real deployment are: their reload timers tick out of phase.
   sleep "$(awk "BEGIN { print $RELOAD_INTERVAL_MS / $REPLICAS / 1000 }")"
+  replica_config "$i" 0
+  "$SIGNETD" --config "$T/r$i/signetd.yaml" 2>"$T/r$i/signetd.log" &
+  PIDS+=($!)
 done
-GRPC=() HTTP=()
-for i in $(seq 1 $REPLICAS); do
-  for _ in $(seq 1 150); do [ -s "$T/r$i/ready.json" ] && break; sleep 0.1; done
-  GRPC[$i]="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$T/r$i/ready.json" 2>/dev/null)"
-  HTTP[$i]="$(sed -n 's/.*"http_port": \([0-9]*\).*/\1/p' "$T/r$i/ready.json" 2>/dev/null)"
+for i in $(seq 2 $REPLICAS); do
+  signet_wait_ready "${PIDS[$((i - 1))]}" "$T/r$i/ready.json" 15
+  GRPC[$i]="$(signet_ready_port "$T/r$i/ready.json" grpc)"
+  HTTP[$i]="$(signet_ready_port "$T/r$i/ready.json" http)"
   [ -n "${GRPC[$i]}" ] && [ -n "${HTTP[$i]}" ] || die "replica $i never wrote its ready file"
 done
 check "the replicas listen on distinct ports" \

@@ -23,6 +23,7 @@ export SOFTHSM2_CONF="$T/softhsm2.conf"
  for f in so-offline so-online offline online; do echo "$f-pin-$RANDOM$RANDOM$RANDOM" >"$T/$f.pin"; done)
 LOG="$T/all-output.log"
 source "$(dirname "${BASH_SOURCE[0]}")/cli_checks.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../ops/lib/signetd.sh"
 for f in so-offline so-online offline online; do register_secret "$T/$f.pin" "signet_pki_cli_test $f PIN"; done
 
 # --- Tokens and the officers' shares ------------------------------------------------------------
@@ -96,8 +97,11 @@ expect "openssl verifies the intermediate under the root" 0 "OK" -- \
 # --- signetd with a contentsignaturepki signer, rotated by `signet rotate` ------------------------
 "$SIGNET" dev-pki --dir "$T/tls" --clients "writer=spiffe://signet.test/writer" >>"$LOG" 2>&1
 for key in "$T"/tls/*.key; do register_secret "$key" "signet_pki_cli_test dev-pki TLS key $(basename "$key")"; done
-HTTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cat >"$T/signetd.yaml" <<EOF
+# write_config PORT: the side port is in the config twice; signet_start_signetd calls this again with
+# another port if this one was taken before signetd bound it.
+write_config() {
+  HTTP_PORT="$1"
+  cat >"$T/signetd.yaml" <<EOF
 server:
   listen: "127.0.0.1:0"
   http_listen: "127.0.0.1:$HTTP_PORT"
@@ -121,13 +125,15 @@ authorization:
     signers: [remote-settings]
 rotation: {mode: external, reload_interval: 200ms}
 EOF
+}
+write_config "$(signet_pick_port)"
 expect "signetd --check-config accepts the pki signer" 0 "" -- "$SIGNETD" --config "$T/signetd.yaml" --check-config
 expect "rotate with nothing serving x5u never activates" 1 "step 'fetch' failed" -- \
   "$SIGNET" rotate --config "$T/signetd.yaml"
-"$SIGNETD" --config "$T/signetd.yaml" 2>"$T/signetd.log" &
-DAEMON_PID=$!
-for _ in $(seq 1 100); do [ -s "$T/ready.json" ] && break; sleep 0.1; done
-GRPC_PORT="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$T/ready.json")"
+# --keep-config: the first start uses the config the two steps above checked.
+signet_start_signetd --keep-config "$SIGNETD" write_config "$T/signetd.yaml" "$T/ready.json" "$T/signetd.log"
+DAEMON_PID="$SIGNETD_PID"
+GRPC_PORT="$SIGNETD_GRPC_PORT"
 check "signetd is up" [ -n "$GRPC_PORT" ]
 export SIGNET_SERVER="localhost:$GRPC_PORT" SIGNET_CA_FILE="$T/tls/ca.pem" \
   SIGNET_CERT_FILE="$T/tls/client-writer.pem" SIGNET_KEY_FILE="$T/tls/client-writer.key"

@@ -110,10 +110,20 @@ class PkiDaemonTest : public ::testing::Test {
     client_key_ = ReadTestFile(tls.dir + "/client-writer.key");
   }
 
+  // The side port was free when Prepare chose it, but another test (CTest runs them in parallel) may
+  // have bound it since: then start again on another one, as ops/lib/signetd.sh does for the scripts.
   void StartDaemon() {
-    daemon::ServerOptions options;
-    options.now = [this] { return absl::FromUnixSeconds(now_.load()); };
-    auto server = daemon::SignetServer::Start(config_, std::move(options));
+    absl::StatusOr<std::unique_ptr<daemon::SignetServer>> server;
+    for (int attempt = 1; attempt <= 5; ++attempt) {
+      daemon::ServerOptions options;
+      options.now = [this] { return absl::FromUnixSeconds(now_.load()); };
+      server = daemon::SignetServer::Start(config_, std::move(options));
+      if (server.ok() || !absl::StrContains(server.status().message(), "Address already in use")) break;
+      http_port_ = FreePort();
+      ASSERT_NE(http_port_, 0);
+      config_.server.http_listen = absl::StrCat("127.0.0.1:", http_port_);
+      config_.signers[0].pki->x5u_base_url = absl::StrCat("https://localhost:", http_port_, "/x5u/");
+    }
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }

@@ -42,8 +42,9 @@
 #      chain at each used key's x5u holds that key (SPKI SHA-256), SIGTERM and exit 0, no error or
 #      warning in signetd's log (audit lines aside), no PIN in any file the soak wrote.
 #   7. The summary (bench/soak_report.py): duration, rate target vs achieved, calls, signatures,
-#      errors by code, verified, rotations, keys, RSS start/end/growth, latencies. Exit 1 when any
-#      call or item failed, a signature did not verify, fewer rotations happened than expected
+#      errors by code, verified, rotations, keys, RSS start/end/growth, latencies, and CPU per call
+#      of signetd (/proc/<pid>/stat) and of the load generators (their getrusage) over the load.
+#      Exit 1 when any call or item failed, a signature did not verify, fewer rotations happened than expected
 #      (period P over a load of L seconds: at least max(1, floor(L/P) - 1)), RSS grew too much, or
 #      any check above failed.
 #

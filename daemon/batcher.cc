@@ -170,23 +170,7 @@ bool Batcher::WorkerLoop(const std::shared_ptr<Worker>& w, pkcs11::SessionPool::
       std::lock_guard<std::mutex> wl(w->mu);
       batch.swap(w->batch);
     }
-    const bool limited = q->limit < options_.workers;
-    if (limited && q->depth.load(std::memory_order_relaxed) == 0) {
-      // A limited signer with nothing waiting: its worker is not the bottleneck now, and a hand-off
-      // would wake the completer for this one batch (at a few thousand calls/s, one context switch per
-      // call more, on the cores the calls need). Free the signer's slot first, so a batch queued
-      // meanwhile goes to another worker instead of waiting for these answers, then answer here.
-      lock.lock();
-      --q->active;
-      const bool waiting = !q->items.empty();
-      lock.unlock();
-      if (waiting) cv_.notify_one();
-      CompleteAndRelease(batch);
-      batch.clear();
-      lock.lock();
-      continue;
-    }
-    Finish(batch, limited);
+    Finish(batch, q->limit < options_.workers);
     batch.clear();
     lock.lock();
     --q->active;  // this worker loops and takes the signer's next batch itself if there is one
@@ -195,8 +179,7 @@ bool Batcher::WorkerLoop(const std::shared_ptr<Worker>& w, pkcs11::SessionPool::
 
 void Batcher::Finish(std::vector<WorkItem>& batch, bool limited) {
   if (limited) {
-    // This signer's worker is its bottleneck (its next batch is waiting) while other cores have room:
-    // hand the answering over.
+    // This signer's worker is its bottleneck while other cores have room: hand the answering over.
     {
       std::lock_guard<std::mutex> done_lock(done_mu_);
       for (WorkItem& item : batch) done_.push_back(std::move(item));

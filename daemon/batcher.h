@@ -1,10 +1,8 @@
 // The batching engine (DESIGN §3). Handlers hash off the HSM path and Submit work items to their
 // signer's queue; a pool of HSM worker threads, each owning one PKCS#11 session for its lifetime, takes
 // up to max_batch items of one signer at a time (lingering at most max_linger when the queue is short),
-// drops items whose call was cancelled or whose deadline passed, and signs the rest. The worker then
-// builds the results and audit lines, writes the lines together (one write), and answers; for a signer
-// held to fewer workers than there are (hsm_concurrency) whose next items are already queued, a
-// completer thread does that instead, so the signer's worker goes straight back to the HSM.
+// drops items whose call was cancelled or whose deadline passed, and signs the rest. A completer
+// thread builds the results and audit lines, writes the lines together (one write), then answers.
 #ifndef SIGNET_DAEMON_BATCHER_H_
 #define SIGNET_DAEMON_BATCHER_H_
 
@@ -188,11 +186,9 @@ class Batcher {
   mutable std::mutex down_mu_;
   std::string down_why_;  // guarded by down_mu_
   // Signed items of a signer limited to fewer workers than there are wait here for the completer
-  // thread when more of that signer's items are queued: the completer builds their results and audit
-  // lines, writes the lines, and answers the calls, so that signer's worker, its bottleneck, spends its
-  // time on the HSM while other cores do the rest. With nothing queued for the signer its worker
-  // answers the batch itself, as the workers of an unlimited signer always do (a hand-off would only
-  // add CPU and a context switch).
+  // thread, which builds their results and audit lines, writes the lines, and answers the calls: that
+  // signer's worker, its bottleneck, spends its time on the HSM while other cores do the rest. The
+  // workers of an unlimited signer answer their own batches (a hand-off would only add CPU).
   void CompleterLoop();
   std::mutex done_mu_;
   std::condition_variable done_cv_;

@@ -138,48 +138,6 @@ TEST_F(BatcherTest, ASignersHsmConcurrencyLimitHoldsWithSeveralWorkers) {
   EXPECT_EQ(MaxConcurrentP384(0), 2u);
 }
 
-// A signer held to one worker (of two): with nothing else queued for it, the worker that signed a batch
-// answers it (no hand-off, no extra wake-up); with a backlog, the completer thread answers, so the
-// worker goes straight back to the HSM.
-TEST_F(BatcherTest, ALimitedSignersWorkerAnswersItselfUnlessItsNextBatchWaits) {
-  std::mutex mu;
-  std::thread::id signed_on;
-  std::vector<bool> answered_by_signer;  // per item: was CompleteItem on the thread that signed it?
-  BatcherHooks hooks;
-  hooks.on_sign = [&](const SignerState&, double, bool) {
-    std::lock_guard<std::mutex> lock(mu);
-    signed_on = std::this_thread::get_id();
-  };
-  auto b = Batcher::Create(pool_, {{"p256", 1}, {"p384", 0}},
-                           BatcherOptions{.workers = 2, .max_batch = 1, .max_linger = absl::ZeroDuration()},
-                           hooks);
-  ASSERT_TRUE(b.ok()) << b.status();
-  auto call = std::make_shared<RecordingCall>([&](const SignerState&, bool ok) {
-    EXPECT_TRUE(ok);
-    std::lock_guard<std::mutex> lock(mu);
-    answered_by_signer.push_back(signed_on == std::this_thread::get_id());
-  });
-  // One item at a time, each answered before the next is submitted: nothing is ever queued behind it.
-  for (int i = 0; i < 5; ++i) {
-    Submit(**b, call, "p256", 1);
-    for (int wait = 0; call->released() < i + 1 && wait < 5000; ++wait) ::usleep(1000);
-    ASSERT_EQ(call->released(), i + 1);
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_THAT(answered_by_signer, ::testing::Each(true));
-    answered_by_signer.clear();
-  }
-  // A backlog of 200 single-item batches: while more wait, the completer answers.
-  Submit(**b, call, "p256", 200);
-  (*b)->Stop();
-  EXPECT_EQ(call->released(), 205);
-  std::lock_guard<std::mutex> lock(mu);
-  ASSERT_EQ(answered_by_signer.size(), 200u);
-  EXPECT_GT(std::count(answered_by_signer.begin(), answered_by_signer.end(), false), 100)
-      << "with a backlog, most batches should be answered by the completer, not the signing worker";
-}
-
 TEST_F(BatcherTest, SignersTakeTurnsSoOneSignersBacklogDoesNotStallAnother) {
   std::mutex mu;
   std::vector<std::string> order;

@@ -9,17 +9,16 @@ B="$ROOT/var/bench"
 [ -s "$B/signetd.yaml" ] || { echo "run ops/dev.sh bench first (it sets up var/bench/)" >&2; exit 2; }
 export SOFTHSM2_CONF="$B/softhsm2.conf"
 DURATION="${DURATION:-3s}"
+# shellcheck source=ops/lib/signetd.sh
+source "$ROOT/ops/lib/signetd.sh"  # signet_start_signetd
 
 run() {  # run WORKERS "signer:items:concurrency ..."
   local workers="$1" cfg="$B/sweep.yaml"
   sed '/^batching:/,$d' "$B/signetd.yaml" >"$cfg"
   echo "batching: {workers: $workers}" >>"$cfg"
-  rm -f "$B/ready.json"
-  "$BUILD/daemon/signetd" --config "$cfg" 2>/dev/null &
-  local pid=$! i
-  for i in $(seq 1 50); do [ -s "$B/ready.json" ] && break; sleep 0.1; done
-  local port
-  port="$(sed -n 's/.*"grpc_port": \([0-9]*\).*/\1/p' "$B/ready.json")"
+  # gRPC on port 0 and no side port: nothing chosen in advance, so one start and the shared wait.
+  signet_start_signetd "$BUILD/daemon/signetd" "" "$cfg" "$B/ready.json" "$B/sweep-signetd.log" || exit 1
+  local pid="$SIGNETD_PID" port="$SIGNETD_GRPC_PORT"
   local spec signer items conc
   for spec in $2; do
     IFS=: read -r signer items conc <<<"$spec"

@@ -401,6 +401,11 @@ absl::Status SignetServer::RefreshSigners() {
     return changes.status();
   }
   for (const auto& c : *changes) {
+    if (c.kept) {
+      MozLog::Event(spdlog::level::warn, "signet.signers",
+                    {{"signer", c.signer}, {"key_id", c.to_key_id}, {"passed_over", c.detail}});
+      continue;
+    }
     key_changes_->WithLabels({c.signer}).Inc();
     MozLog::Event(c.to_key_id.empty() ? spdlog::level::err : spdlog::level::info, "signet.signers",
                   {{"signer", c.signer},

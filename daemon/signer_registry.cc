@@ -91,37 +91,52 @@ absl::StatusOr<std::unique_ptr<SignerRegistry>> SignerRegistry::Create(
 }
 
 absl::StatusOr<std::shared_ptr<const SignerState>> SignerRegistry::ActiveState(const PkiSource& source,
-                                                                               absl::Time now) {
+                                                                               absl::Time now,
+                                                                               std::string* passed_over,
+                                                                               std::string* passed_over_labels) {
   const SignerConfig& c = source.config;
+  passed_over->clear();
+  passed_over_labels->clear();
   auto candidates = pool_->Run([&](pkcs11::Session& s) { return keymgmt::ListEndEntities(s, c.id); });
   if (!candidates.ok()) return candidates.status();
   std::shared_ptr<const SignerState> current = Find(c.id);
-  std::string skipped;
+  std::string skipped, skipped_labels;
+  auto skip = [&](const keymgmt::EndEntity& e, absl::string_view why) {
+    absl::StrAppend(&skipped, "; '", e.label, "': ", why);
+    absl::StrAppend(&skipped_labels, skipped_labels.empty() ? "" : ",", e.label);
+  };
+  // What was skipped on the way to the key served: all of it newer than that key.
+  auto found = [&](std::shared_ptr<const SignerState> s) {
+    if (!skipped.empty()) {
+      *passed_over = skipped.substr(2);  // without the leading "; "
+      *passed_over_labels = std::move(skipped_labels);
+    }
+    return s;
+  };
   // Newest first: the first certificate that is valid now, whose chain verifies against the pinned root
   // and whose key is in the HSM, is the one to serve. Anything else on the token is passed over, so a
   // stray or planted certificate object cannot take a signer down.
   for (const keymgmt::EndEntity& e : *candidates) {
     if (!(e.not_before <= now && now < e.not_after)) continue;
     const std::string key_id = HexEncode(e.id);
-    if (current && current->key && current->key_id_hex == key_id) return current;
+    if (current && current->key && current->key_id_hex == key_id) return found(current);
     const std::string chain =
         keymgmt::BuildChainPem(e.cert.get(), source.intermediate.get(), source.root.get());
     auto verified = signing::VerifyChainPem(
         chain, signing::ChainPolicy{.root_sha256 = c.pki->root_sha256, .ee_name = c.pki->ee_name, .at = now});
     if (!verified.ok()) {
-      absl::StrAppend(&skipped, "; '", e.label, "': ", verified.status().message());
+      skip(e, verified.status().message());
       continue;
     }
     auto key = pkcs11::HsmKey::Load(pool_, pkcs11::KeyQuery{.id = e.id});
     if (!key.ok()) {
-      absl::StrAppend(&skipped, "; '", e.label, "': ", key.status().message());
+      skip(e, key.status().message());
       continue;
     }
     if (EVP_PKEY_eq((*key)->public_key(), verified->ee_public_key.get()) != 1 ||
         (*key)->curve() != c.pki->curve) {
-      absl::StrAppend(&skipped, "; '", e.label,
-                      "': its certificate is not for the key with its CKA_ID, or the ", "curve is not ",
-                      Av(GetEcCurveInfo(c.pki->curve).name));
+      skip(e, absl::StrCat("its certificate is not for the key with its CKA_ID, or the curve is not ",
+                           Av(GetEcCurveInfo(c.pki->curve).name)));
       continue;
     }
     auto s = std::make_shared<SignerState>();
@@ -139,7 +154,7 @@ absl::StatusOr<std::shared_ptr<const SignerState>> SignerRegistry::ActiveState(c
     s->root_not_after_unix = NotAfterUnix(source.root.get());
     s->header_prefix = HeaderPrefix(s->curve, s->x5u);
     s->key = *std::move(key);
-    return std::shared_ptr<const SignerState>(std::move(s));
+    return found(std::move(s));
   }
   if (current && !current->key && skipped.empty()) return current;
   auto s = std::make_shared<SignerState>();
@@ -159,11 +174,26 @@ absl::StatusOr<std::vector<SignerRegistry::Change>> SignerRegistry::Refresh(absl
   std::vector<Change> changes;
   absl::Status first_error;
   for (const auto& [id, source] : pki_) {
-    auto state = ActiveState(source, now);
+    std::string passed_over, passed_over_labels;
+    auto state = ActiveState(source, now, &passed_over, &passed_over_labels);
     if (!state.ok()) {
       if (first_error.ok())
         first_error = pkcs11::WithContext(state.status(), absl::StrCat("signer '", id, "'"));
       continue;
+    }
+    // Newer certificates this replica cannot use while it keeps (or moves to) an older key: reported
+    // once per set of labels, since another writer's rotation may have gone wrong, or this replica may
+    // not see what that writer stored.
+    std::string& reported = passed_over_labels_[id];
+    if (passed_over_labels != reported) {
+      reported = passed_over_labels;
+      if (!passed_over.empty()) {
+        changes.push_back(Change{.signer = id,
+                                 .from_key_id = (*state)->key_id_hex,
+                                 .to_key_id = (*state)->key_id_hex,
+                                 .detail = std::move(passed_over),
+                                 .kept = true});
+      }
     }
     std::shared_ptr<const SignerState> current = Find(id);
     if (*state == current) continue;

@@ -65,6 +65,10 @@ class SignerRegistry {
     std::string from_key_id;  // empty: had no key
     std::string to_key_id;    // empty: has no key now
     std::string detail;
+    // Not a switch: the signer serves to_key_id (== from_key_id) while newer certificates on the token
+    // were passed over (not usable: their chain, their key or its curve); `detail` names each and says
+    // why. Reported once per set of passed-over labels, not on every Refresh.
+    bool kept = false;
   };
   // Looks on the token for each pki signer's active key at `now` and swaps in any change. Errors (the
   // HSM unreachable) leave the snapshots as they are.
@@ -81,11 +85,18 @@ class SignerRegistry {
     X509Ptr root;
   };
   SignerRegistry() = default;
-  absl::StatusOr<std::shared_ptr<const SignerState>> ActiveState(const PkiSource& source, absl::Time now);
+  // `passed_over` gets the newer certificates skipped on the way to the returned key ("'label': why",
+  // "; "-separated) and `passed_over_labels` just their labels; both are empty when there were none or
+  // the signer has no key (its state's `unavailable` says why then).
+  absl::StatusOr<std::shared_ptr<const SignerState>> ActiveState(const PkiSource& source, absl::Time now,
+                                                                 std::string* passed_over,
+                                                                 std::string* passed_over_labels);
 
   std::shared_ptr<pkcs11::SessionPool> pool_;
   std::map<std::string, PkiSource, std::less<>> pki_;
   std::mutex refresh_mu_;  // one Refresh at a time (the timer and an explicit call may overlap)
+  // Per pki signer, the labels of the newer certificates last reported as passed over (refresh_mu_).
+  std::map<std::string, std::string, std::less<>> passed_over_labels_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<const SignerState>, std::less<>> signers_;
 };

@@ -35,7 +35,10 @@ RELOAD_INTERVAL_MS=1000
 SWITCH_BOUND_MS=$((2 * RELOAD_INTERVAL_MS + 2000))    # the assertion: every replica switched by then
 LOAD_RATE=50                                          # calls per second per replica (open loop)
 LOAD_ITEMS=2                                          # inputs per call
-LOAD_SECONDS=12                                       # the load runs this long, the rotation ~3 s in
+# The load runs this long, the rotation ~3 s in. The load must outlast `signet rotate` by the switch
+# bound and 2 s more: 20 s leaves rotate 11 s (one CI run under ASan, with a 12-s load, saw every
+# replica's calls signed with key A only).
+LOAD_SECONDS=20
 ROTATE_AFTER_S=3
 SIGNER=remote-settings
 EE_NAME=remote-settings.content-signature.signet.test
@@ -222,6 +225,7 @@ done
 [ "$failed" -eq 0 ] || die "not every replica serves key A"
 
 # --- Load across the three replicas for the whole switch; `signet rotate --force` once -------------
+LOAD_T0_MS=$(now_ms)
 for i in $(seq 1 $REPLICAS); do
   "$BENCH" open-loop --server "localhost:${GRPC[$i]}" "${CLIENT[@]}" --signer "$SIGNER" \
     --rate "$LOAD_RATE" --items "$LOAD_ITEMS" --channels 2 --duration "${LOAD_SECONDS}s" --warmup 0s --verify \
@@ -239,8 +243,16 @@ X5U_B="$(sed -n "s/^signer '$SIGNER': rotated .*, x5u \(.*\)$/\1/p" "$LOG" | tai
 check "the rotation made a new key and a new chain" \
   test -n "$KEY_B" -a "$KEY_B" != "$KEY_A" -a -n "$X5U_B" -a "$X5U_B" != "$X5U_A"
 for i in $(seq 1 $REPLICAS); do wait "${BENCH_PID[$i]}"; BENCH_RC[$i]=$?; done
+ROTATE_MS=$((ROTATE_END_MS - ROTATE_START_MS))
+LOAD_LEFT_MS=$((LOAD_T0_MS + LOAD_SECONDS * 1000 - ROTATE_END_MS))
+echo "signet rotate --force took $ROTATE_MS ms; the load ran on for about $LOAD_LEFT_MS ms after it" | tee -a "$LOG"
+check "the load outlasted signet rotate by the switch bound and 2 s ($LOAD_LEFT_MS >= $((SWITCH_BOUND_MS + 2000)) ms; rotate took $ROTATE_MS ms)" \
+  [ "$LOAD_LEFT_MS" -ge $((SWITCH_BOUND_MS + 2000)) ]
+# Each replica, asked directly, serves key B by the switch bound after rotate's exit (a slow rotation
+# may have left it no time to switch while the load ran; this tells that apart from not switching).
+deadline=$((ROTATE_END_MS + SWITCH_BOUND_MS))
 for i in $(seq 1 $REPLICAS); do
-  check "replica $i serves key B ($KEY_B) after the load" wait_for_key "$i" "$KEY_B" 0 "$T/r$i/sample-b.json"
+  check "replica $i serves key B ($KEY_B) after the load" wait_for_key "$i" "$KEY_B" "$deadline" "$T/r$i/sample-b.json"
 done
 
 # --- Zero failures, every signature verified, each key tied to its published chain -----------------

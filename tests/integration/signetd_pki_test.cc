@@ -14,13 +14,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/str_join.h"
 #include "common/files.h"
+#include "daemon/mozlog.h"
 #include "daemon/rotation_setup.h"
 #include "daemon/server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keymgmt/dev_pki.h"
 #include "keymgmt/rotation.h"
+#include "pkcs11/certificate.h"
 #include "signet/v1/signer.grpc.pb.h"
 #include "signing/chain.h"
 #include "tests/testing/test_pki.h"
@@ -321,6 +325,79 @@ TEST_F(PkiDaemonTest, ConcurrentSigningDuringRotationHasZeroFailures) {
       EXPECT_TRUE(VerifyLikeFirefox(r, data, kT0 + absl::Seconds(40)).ok()) << key;
     }
   }
+}
+
+// A newer certificate the replica cannot use (here: the current key's certificate again, under a later
+// label and the CKA_ID of no key) is passed over: the current key keeps serving, and signetd says so
+// once, at WARN, naming the label and why, instead of silently keeping the older key.
+TEST_F(PkiDaemonTest, ANewerCertificateItCannotUseIsPassedOverAndLoggedOnce) {
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  daemon::MozLog::Install("signetd-test", spdlog::level::info, true, log);
+  struct Restore {
+    std::FILE* f;
+    ~Restore() {
+      daemon::MozLog::Install("signetd-test", spdlog::level::info, true, stderr);
+      std::fclose(f);
+    }
+  } restore{log};
+  auto passed_over_lines = [log] {
+    std::fflush(log);
+    std::rewind(log);
+    std::string text, line;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof(buf), log)) > 0;) text.append(buf, n);
+    std::fseek(log, 0, SEEK_END);
+    std::vector<std::string> found;
+    for (absl::string_view l : absl::StrSplit(text, '\n')) {
+      if (absl::StrContains(l, "\"passed_over\"")) found.emplace_back(l);
+    }
+    return found;
+  };
+
+  Prepare("external");
+  StartDaemon();
+  auto rotator = ExternalRotator();
+  ASSERT_NE(rotator, nullptr);
+  auto first = rotator->RotateIfDue(kT0);
+  ASSERT_TRUE(first.ok() && first->rotated) << first.status();
+  const std::string k1 = AwaitKeyOtherThan("");
+  ASSERT_EQ(k1, first->key_id_hex);
+
+  pkcs11::SessionPoolOptions o;
+  o.max_sessions = 1;
+  o.read_write = true;
+  auto pool = pkcs11::SessionPool::Create(pki_->online, o);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  const std::string planted = keymgmt::EndEntityLabel(kSigner, kT0 + absl::Hours(1));  // sorts first
+  absl::Status stored = (*pool)->Run([&](pkcs11::Session& s) -> absl::Status {
+    auto certs = pkcs11::FindCertificates(s, std::nullopt);
+    if (!certs.ok()) return certs.status();
+    for (const auto& c : *certs) {
+      if (c.label != first->label) continue;
+      const std::vector<uint8_t> no_key = {0xde, 0xad, 0xbe, 0xef};
+      return pkcs11::StoreCertificate(s, c.der, no_key, planted);
+    }
+    return absl::NotFoundError("the first key's certificate");
+  });
+  ASSERT_TRUE(stored.ok()) << stored;
+
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(server_->RefreshSigners().ok());
+  absl::SleepFor(absl::Milliseconds(500));  // the daemon's own refreshes (every 200 ms) too
+  EXPECT_EQ(ServedKeyId(), k1);
+  auto stub = Stub();
+  auto r = SignOne(*stub, "still the first key");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->key_id(), k1);
+  const auto lines = passed_over_lines();
+  ASSERT_EQ(lines.size(), 1u) << absl::StrJoin(lines, "\n");
+  EXPECT_THAT(lines[0], HasSubstr("\"Severity\":4"));
+  EXPECT_THAT(lines[0], HasSubstr("\"Type\":\"signet.signers\""));
+  EXPECT_THAT(lines[0], HasSubstr(absl::StrCat("\"key_id\":\"", k1, "\"")));
+  EXPECT_THAT(lines[0], HasSubstr(absl::StrCat("'", planted, "': ")));
+  // Not counted as a key change.
+  EXPECT_THAT(server_->RenderMetrics(),
+              HasSubstr("signet_signer_key_changes_total{signer=\"remote-settings\"} 1"));
 }
 
 TEST_F(PkiDaemonTest, ExpiryWarnsThenTheSignerStopsInsteadOfServingAnExpiredCertificate) {

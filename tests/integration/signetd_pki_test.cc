@@ -188,11 +188,16 @@ class PkiDaemonTest : public ::testing::Test {
   }
 
   // An external writer (`signet rotate`, a cron job): its own read-write sessions on the same token.
-  std::unique_ptr<keymgmt::Rotator> ExternalRotator() {
+  // Read-write sessions on the online token, as another process (`signet rotate`) would open them.
+  absl::StatusOr<std::shared_ptr<pkcs11::SessionPool>> WriterPool(size_t sessions) const {
     pkcs11::SessionPoolOptions o;
-    o.max_sessions = 2;
+    o.max_sessions = sessions;
     o.read_write = true;
-    auto pool = pkcs11::SessionPool::Create(pki_->online, o);
+    return pkcs11::SessionPool::Create(pki_->online, o);
+  }
+
+  std::unique_ptr<keymgmt::Rotator> ExternalRotator() {
+    auto pool = WriterPool(2);
     EXPECT_TRUE(pool.ok()) << pool.status();
     auto r = daemon::MakeRotator(config_.signers[0], *pool);
     EXPECT_TRUE(r.ok()) << r.status();
@@ -364,10 +369,7 @@ TEST_F(PkiDaemonTest, ANewerCertificateItCannotUseIsPassedOverAndLoggedOnce) {
   const std::string k1 = AwaitKeyOtherThan("");
   ASSERT_EQ(k1, first->key_id_hex);
 
-  pkcs11::SessionPoolOptions o;
-  o.max_sessions = 1;
-  o.read_write = true;
-  auto pool = pkcs11::SessionPool::Create(pki_->online, o);
+  auto pool = WriterPool(1);
   ASSERT_TRUE(pool.ok()) << pool.status();
   const std::string planted = keymgmt::EndEntityLabel(kSigner, kT0 + absl::Hours(1));  // sorts first
   absl::Status stored = (*pool)->Run([&](pkcs11::Session& s) -> absl::Status {

@@ -339,13 +339,18 @@ TEST_F(PkiDaemonTest, ANewerCertificateItCannotUseIsPassedOverAndLoggedOnce) {
   std::FILE* log = std::tmpfile();
   ASSERT_NE(log, nullptr);
   daemon::MozLog::Install("signetd-test", spdlog::level::info, true, log);
+  // MozLog::Install must not race the daemon's logging threads: stop the daemon first, also when an
+  // ASSERT ends the test early.
   struct Restore {
+    std::unique_ptr<daemon::SignetServer>* server;
     std::FILE* f;
     ~Restore() {
+      if (*server) (*server)->Shutdown();
+      server->reset();
       daemon::MozLog::Install("signetd-test", spdlog::level::info, true, stderr);
       std::fclose(f);
     }
-  } restore{log};
+  } restore{&server_, log};
   auto passed_over_lines = [log] {
     std::fflush(log);
     std::rewind(log);

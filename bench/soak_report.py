@@ -120,6 +120,19 @@ def rss_window_medians(samples, t0_ms, t1_ms, single_start, single_end):
     return start, end, first, last
 
 
+def rss_parts_change(start, end):
+    """'anon +X, file +Y, shmem +Z KiB' from two 'anon/file/shmem' readings in KiB (soak.sh's rss_parts);
+    where the quiet growth went: the heap, or pages of the binary and its libraries read in."""
+    try:
+        a = [int(x) for x in start.split("/")]
+        b = [int(x) for x in end.split("/")]
+    except (AttributeError, ValueError):
+        return "parts not read"
+    if len(a) != 3 or len(b) != 3:
+        return "parts not read"
+    return ", ".join(f"{name} {y - x:+d} KiB" for name, x, y in zip(("anon", "file", "shmem"), a, b))
+
+
 def rss_failures(quiet_start, quiet_end, limit_pct, ceiling_mib, end_under_load):
     """The RSS verdict (KiB in, messages out): growth between the two quiet readings (signetd idle, a
     malloc_trim done) against limit_pct (None: not judged), and RSS at the end of the load against
@@ -321,6 +334,7 @@ def main(argv):
       f"chains published in all: {f.get('published_chains')}")
     p(f"RSS (judged): {quiet_start / 1024:.1f} MiB quiet before the load, {quiet_end / 1024:.1f} MiB quiet after it "
       f"({f.get('quiet_s')} s idle each): growth {growth:+.2f}% "
+      f"({rss_parts_change(f.get('rss_quiet_start_parts_kib'), f.get('rss_quiet_end_parts_kib'))}) "
       f"with {f.get('token_objects_before')} -> {f.get('token_objects_after')} objects on the token "
       f"(limit: {'none, reported only' if limit is None else f'{limit:g}%'}"
       f"{'' if ceiling_mib is None else f'; ceiling at the end of the load {ceiling_mib:g} MiB'})")

@@ -31,7 +31,9 @@
 #      signetd hold at once, so the allocator's high-water mark is reached before the first quiet
 #      reading (with 128 in all, a backlog under load later left memory behind that the baseline had
 #      never held). Growth = quiet end / quiet start - 1 must stay below --max-rss-growth percent
-#      ("off": not judged). Under load RSS follows the backlog of calls in flight (12-18 KiB each:
+#      ("off": not judged); the summary also splits each quiet reading into anonymous memory (heap,
+#      stacks), file-backed pages (the binary and its libraries, read in on first use) and shared
+#      memory, to say where any growth went. Under load RSS follows the backlog of calls in flight (12-18 KiB each:
 #      31..45 MiB in one run whose quiet RSS was 30 MiB), so samples under load measure the backlog,
 #      not a leak; they go every 5 s into rss.csv (with threads, fds, queue depths and the rotation
 #      counters from /metrics) and the summary reports the medians of the first and last fifth of the
@@ -256,6 +258,12 @@ CLIENT=(--ca-file "$P/tls/ca.pem" --cert-file "$P/tls/client-demo.pem" --key-fil
 METRICS_URL="https://localhost:$HTTP_PORT/metrics"
 scrape() { curl -sS --max-time 5 --cacert "$P/tls/ca.pem" "$METRICS_URL"; }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SIGNETD_PID/status" 2>/dev/null; }
+# RSS in its parts, KiB: anonymous (the heap, stacks), file-backed (code and data pages of the binary
+# and its libraries, read in on first use) and shared memory, as anon/file/shmem.
+rss_parts() {
+  awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^RssShmem:/ { s = $2 } END { print a "/" f "/" s }' \
+    "/proc/$SIGNETD_PID/status" 2>/dev/null
+}
 # CPU in clock ticks (USER_HZ): signetd's own (utime + stime), and the machine's busy and total.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$SIGNETD_PID/stat" 2>/dev/null; }
 machine_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
@@ -353,10 +361,10 @@ CLIENT_RATE="$(awk -v r="$RATE" -v n="$CLIENTS" 'BEGIN { printf "%.3f", r / n }'
 QUIET_S=12
 echo quiet >"$DIR/phase"
 sleep "$QUIET_S"
-RSS_QUIET_START="$(rss_kib)"
+RSS_QUIET_START="$(rss_kib)" RSS_QUIET_START_PARTS="$(rss_parts)"
 token_objects() { find "$P/tokens" -name '*.object' 2>/dev/null | wc -l; }
 OBJECTS_BEFORE="$(token_objects)"
-echo "RSS quiet before the load (${QUIET_S} s after the readings): $RSS_QUIET_START KiB"
+echo "RSS quiet before the load (${QUIET_S} s after the readings): $RSS_QUIET_START KiB (anon/file/shmem $RSS_QUIET_START_PARTS)"
 
 # --- 4-5. Load, rotations, RSS -------------------------------------------------------------------------
 step "load: $RATE calls/s on $SIGNER ($CLIENTS clients) + $BG_RATE calls/s x $BG_ITEMS items on $BG_SIGNER, open loop, --verify, ${LOAD_S} s"
@@ -439,9 +447,9 @@ scrape >"$DIR/metrics-after-load.txt" || die "cannot read $METRICS_URL after the
 # Quiet RSS after the load: its last call is answered (the clients have exited); 12 s cover a malloc_trim.
 echo quiet-after >"$DIR/phase"
 sleep "$QUIET_S"
-RSS_QUIET_END="$(rss_kib)"
+RSS_QUIET_END="$(rss_kib)" RSS_QUIET_END_PARTS="$(rss_parts)"
 OBJECTS_AFTER="$(token_objects)"
-echo "RSS quiet after the load (${QUIET_S} s after its last answer): $RSS_QUIET_END KiB"
+echo "RSS quiet after the load (${QUIET_S} s after its last answer): $RSS_QUIET_END KiB (anon/file/shmem $RSS_QUIET_END_PARTS)"
 echo after >"$DIR/phase"
 echo "signet-bench exit codes: $SIGNER$MAIN_RCS, $BG_SIGNER $BG_RC"
 [ "$BG_RC" -eq 0 ] || cat "$DIR/load-$BG_SIGNER.err" >&2
@@ -521,6 +529,8 @@ rss_start_kib=$RSS_START
 rss_end_kib=$RSS_END
 rss_quiet_start_kib=$RSS_QUIET_START
 rss_quiet_end_kib=$RSS_QUIET_END
+rss_quiet_start_parts_kib=$RSS_QUIET_START_PARTS
+rss_quiet_end_parts_kib=$RSS_QUIET_END_PARTS
 quiet_s=$QUIET_S
 token_objects_before=$OBJECTS_BEFORE
 token_objects_after=$OBJECTS_AFTER

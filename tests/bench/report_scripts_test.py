@@ -145,6 +145,19 @@ class SoakRssVerdictTest(unittest.TestCase):
         self.assertIn("no quiet RSS reading", failures[0])
 
 
+class SoakRssPartsTest(unittest.TestCase):
+    def setUp(self):
+        self.parts = load_soak_report().rss_parts_change
+
+    def test_each_part_is_the_difference_of_the_readings(self):
+        self.assertEqual(self.parts("20480/8192/0", "21504/8000/4"), "anon +1024 KiB, file -192 KiB, shmem +4 KiB")
+
+    def test_a_missing_or_malformed_reading_says_so(self):
+        self.assertEqual(self.parts(None, "1/2/3"), "parts not read")
+        self.assertEqual(self.parts("1/2/3", "1/2"), "parts not read")
+        self.assertEqual(self.parts("1/x/3", "1/2/3"), "parts not read")
+
+
 class SoakCpuTest(unittest.TestCase):
     def setUp(self):
         self.cpu = load_soak_report().cpu_summary

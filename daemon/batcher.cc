@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
 #include "common/ec_curve.h"
+#include "common/thread_name.h"
 #include "daemon/mozlog.h"
 #include "pkcs11/error.h"
 #include "signing/content_signature.h"
@@ -48,9 +49,15 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(std::shared_ptr<pkcs11:
     if (!lease.ok()) return lease.status();
     leases.push_back(*std::move(lease));
   }
-  b->completer_ = std::thread([raw = b.get()] { raw->CompleterLoop(); });
+  b->completer_ = std::thread([raw = b.get()] {
+    NameThisThread("completer");
+    raw->CompleterLoop();
+  });
   for (auto& lease : leases) b->StartWorker(std::move(lease));
-  if (options.call_timeout.count() > 0) b->watchdog_ = std::thread([raw = b.get()] { raw->WatchdogLoop(); });
+  if (options.call_timeout.count() > 0) b->watchdog_ = std::thread([raw = b.get()] {
+      NameThisThread("hsm-watchdog");
+      raw->WatchdogLoop();
+    });
   return b;
 }
 
@@ -107,6 +114,7 @@ void Batcher::StartWorker(std::optional<pkcs11::SessionPool::Lease> lease) {
   std::lock_guard<std::mutex> lock(workers_mu_);
   if (workers_stopping_) return;
   w->thread = std::thread([this, w, l = std::move(lease)]() mutable {
+    NameThisThread("hsm-worker");
     // A replacement for an abandoned worker finds its own session: the hung one keeps its own.
     for (auto backoff = std::chrono::milliseconds(50); !l.has_value();
          backoff = std::min(backoff * 2, std::chrono::milliseconds(1000))) {

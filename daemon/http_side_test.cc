@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "common/thread_name.h"
 #include "keymgmt/dev_pki.h"
 
 namespace signet::daemon {
@@ -234,6 +235,22 @@ TEST_F(HttpSideTest, LbHeartbeat) {
   EXPECT_EQ(res->body, R"({"status":"ok"})");
   EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
   EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
+}
+
+TEST_F(HttpSideTest, ItsThreadsAreNamed) {
+  std::string handler_thread;
+  handlers_.metrics = [&handler_thread] {
+    handler_thread = ThisThreadName();
+    return std::string("signet_up 1\n");
+  };
+  StartServer();
+  auto res = cli_->Get("/metrics");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(handler_thread, "http-worker");
+  const std::vector<std::string> names = ThreadNamesOfThisProcess();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "http-accept"), 1) << ::testing::PrintToString(names);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "http-worker"), CPPHTTPLIB_THREAD_POOL_COUNT);
 }
 
 TEST_F(HttpSideTest, HeadAnswersWithoutBody) {

@@ -21,6 +21,7 @@
 #include "common/files.h"
 #include "common/openssl_ptr.h"
 #include "common/secret.h"
+#include "common/thread_name.h"
 #include "common/time_text.h"
 #include "daemon/mozlog.h"
 #include "daemon/rotation_setup.h"
@@ -254,6 +255,7 @@ absl::Status SignetServer::Init() {
     http_ = *std::move(http);
   }
   health_thread_ = std::thread([this] {
+    NameThisThread("health");
     std::unique_lock<std::mutex> lock(health_mu_);
     while (!health_cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stopping_; })) {
       lock.unlock();
@@ -267,8 +269,16 @@ absl::Status SignetServer::Init() {
   });
   server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   UpdateSignerHealth();
-  if (any_pki) lifecycle_thread_ = std::thread([this] { LifecycleLoop(); });
-  recovery_thread_ = std::thread([this] { RecoveryLoop(); });
+  if (any_pki) {
+    lifecycle_thread_ = std::thread([this] {
+      NameThisThread("lifecycle");
+      LifecycleLoop();
+    });
+  }
+  recovery_thread_ = std::thread([this] {
+    NameThisThread("hsm-recovery");
+    RecoveryLoop();
+  });
   spdlog::info(
       "signetd: serving signet.v1.Signer on {} (port {}), HTTPS side port {}, {} HSM workers, {} signers",
       config_.server.listen, grpc_port_, http_port(), bopts.workers, registry_->Ids().size());
@@ -522,6 +532,7 @@ absl::Status SignetServer::Canary() {
   auto promise = std::make_shared<std::promise<absl::Status>>();
   auto future = promise->get_future();
   std::thread([promise, key, pool = pool_, running = canary_running_] {
+    NameThisThread("hsm-probe");
     absl::Status s;
     if (key != nullptr) {
       const EcCurveInfo& ci = GetEcCurveInfo(key->curve());
@@ -563,6 +574,7 @@ HeartbeatReport SignetServer::Heartbeat() {
   std::vector<std::shared_ptr<const SignerState>> signers =
       registry_ ? registry_->All() : std::vector<std::shared_ptr<const SignerState>>{};
   std::thread([promise, pool, signers] {
+    NameThisThread("heartbeat");
     Probe p;
     absl::Status s = pool ? pool->Run([&](pkcs11::Session& session) -> absl::Status {
       auto state = session.State();

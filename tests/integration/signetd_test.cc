@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/ec_curve.h"
+#include "common/thread_name.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "signing/content_signature.h"
@@ -111,6 +112,26 @@ TEST_F(SignetdTest, X5uSignerHeaderCarriesUrl) {
   ASSERT_TRUE(stub->Sign(&ctx, req, &resp).ok());
   EXPECT_THAT(resp.items(0).result().content_signature(),
               ::testing::StartsWith("x5u=https://x5u.signet.test/p384.pem;p384ecdsa="));
+}
+
+// Operators tell signetd's threads apart in `top -H`, gdb and perf by name: a hung HSM call shows as
+// an hsm-worker, a busy answer path as the completer.
+TEST_F(SignetdTest, ItsOwnThreadsAreNamed) {
+  auto stub = harness_->Stub(harness_->allowed());
+  SignRequest req;
+  req.set_signer_id("p256");
+  req.add_inputs("named threads");
+  grpc::ClientContext ctx;
+  SignResponse resp;
+  ASSERT_TRUE(stub->Sign(&ctx, req, &resp).ok());
+  const std::vector<std::string> names = ThreadNamesOfThisProcess();
+  const auto count = [&names](const char* name) { return std::count(names.begin(), names.end(), name); };
+  EXPECT_EQ(count("hsm-worker"), static_cast<long>(harness_->config().batching.workers))
+      << ::testing::PrintToString(names);
+  EXPECT_EQ(count("completer"), 1);
+  EXPECT_EQ(count("hsm-watchdog"), harness_->config().hsm.call_timeout > absl::ZeroDuration() ? 1 : 0);
+  EXPECT_EQ(count("health"), 1);
+  EXPECT_EQ(count("hsm-recovery"), 1);
 }
 
 TEST_F(SignetdTest, BadItemsGetTheirOwnErrorsInOrder) {

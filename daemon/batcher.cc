@@ -54,10 +54,12 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(std::shared_ptr<pkcs11:
     raw->CompleterLoop();
   });
   for (auto& lease : leases) b->StartWorker(std::move(lease));
-  if (options.call_timeout.count() > 0) b->watchdog_ = std::thread([raw = b.get()] {
+  if (options.call_timeout.count() > 0) {
+    b->watchdog_ = std::thread([raw = b.get()] {
       NameThisThread("hsm-watchdog");
       raw->WatchdogLoop();
     });
+  }
   return b;
 }
 

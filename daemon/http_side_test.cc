@@ -19,10 +19,10 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/thread_name.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
-#include "common/thread_name.h"
 #include "keymgmt/dev_pki.h"
 
 namespace signet::daemon {

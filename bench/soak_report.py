@@ -133,6 +133,61 @@ def rss_parts_change(start, end):
     return ", ".join(f"{name} {y - x:+d} KiB" for name, x, y in zip(("anon", "file", "shmem"), a, b))
 
 
+def read_anon_mappings(smaps_path, threads_path):
+    """{start address: (label, anonymous KiB)} from a /proc/<pid>/smaps copy; label is "heap", "stack
+    of <thread name>" (a thread whose stack pointer, from the .threads file, lies in the mapping),
+    "anonymous" (malloc's arenas and other anonymous mappings) or "file" (private pages of a file)."""
+    threads = []
+    try:
+        for line in open(threads_path):
+            parts = line.split()
+            if len(parts) == 2 and parts[1].startswith("0x"):
+                threads.append((parts[0], int(parts[1], 16)))
+    except OSError:
+        pass
+    out, cur = {}, None
+    try:
+        lines = open(smaps_path).read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        head = re.match(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$", line)
+        if head:
+            lo, hi, name = int(head.group(1), 16), int(head.group(2), 16), head.group(3)
+            if name == "[heap]":
+                label = "heap"
+            elif name.startswith("["):
+                label = "stack of the main thread" if name == "[stack]" else name
+            elif name:
+                label = "file"
+            else:
+                owners = [t for t, sp in threads if lo <= sp < hi]
+                label = f"stack of {owners[0]}" if owners else "anonymous"
+            cur = head.group(1)
+            out[cur] = (label, 0)
+        elif line.startswith("Anonymous:") and cur is not None:
+            out[cur] = (out[cur][0], int(line.split()[1]))
+    return out
+
+
+def anon_growth_by_kind(start, end):
+    """Where anonymous memory grew between two read_anon_mappings() results (mappings keyed by start
+    address: an arena that grew keeps its start), summed by label and sorted by size:
+    [(label, mappings, KiB)] for changes of at least 4 KiB."""
+    if start is None or end is None:
+        return []
+    sums = {}
+    for addr in set(start) | set(end):
+        label, before = start.get(addr, (None, 0))
+        label_end, after = end.get(addr, (None, 0))
+        label = label_end or label
+        if after != before:
+            n, kib = sums.get(label, (0, 0))
+            sums[label] = (n + 1, kib + after - before)
+    return sorted(((label, n, kib) for label, (n, kib) in sums.items() if abs(kib) >= 4),
+                  key=lambda x: -abs(x[2]))
+
+
 def rss_failures(quiet_start, quiet_end, limit_pct, ceiling_mib, end_under_load):
     """The RSS verdict (KiB in, messages out): growth between the two quiet readings (signetd idle, a
     malloc_trim done) against limit_pct (None: not judged), and RSS at the end of the load against
@@ -343,6 +398,12 @@ def main(argv):
       f"(single samples); medians of the first and last fifth of the load ({len(first)} and {len(last)} samples) "
       f"{rss_start / 1024:.1f} and {rss_end / 1024:.1f} MiB ({load_growth:+.2f}%)"
       + (f"; range {rss_range[0] / 1024:.1f}..{rss_range[1] / 1024:.1f} MiB" if rss_range else ""))
+    growth_by_kind = anon_growth_by_kind(read_anon_mappings(f"{d}/quiet-start.smaps", f"{d}/quiet-start.threads"),
+                                         read_anon_mappings(f"{d}/quiet-end.smaps", f"{d}/quiet-end.threads"))
+    if growth_by_kind:
+        p("RSS anonymous change between the quiet readings, by mapping: " + "; ".join(
+            f"{label}{f' (x{n})' if label.startswith('stack of') and n > 1 else ''} {kib:+d} KiB"
+            for label, n, kib in growth_by_kind) + " (quiet-start/quiet-end .smaps and .threads)")
     steps = []
     for prev, cur in zip(samples, samples[1:]):
         if cur["phase"] in ("load",) and int(cur["rss_kib"]) - int(prev["rss_kib"]) > 2048:

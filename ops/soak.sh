@@ -33,7 +33,9 @@
 #      never held). Growth = quiet end / quiet start - 1 must stay below --max-rss-growth percent
 #      ("off": not judged); the summary also splits each quiet reading into anonymous memory (heap,
 #      stacks), file-backed pages (the binary and its libraries, read in on first use) and shared
-#      memory, to say where any growth went. Under load RSS follows the backlog of calls in flight (12-18 KiB each:
+#      memory, to say where any growth went, and compares signetd's mappings at the two readings
+#      (quiet-start/quiet-end .smaps and .threads) to say which grew: the heap, other anonymous
+#      memory (malloc's arenas), or the stacks of threads it names. Under load RSS follows the backlog of calls in flight (12-18 KiB each:
 #      31..45 MiB in one run whose quiet RSS was 30 MiB), so samples under load measure the backlog,
 #      not a leak; they go every 5 s into rss.csv (with threads, fds, queue depths and the rotation
 #      counters from /metrics) and the summary reports the medians of the first and last fifth of the
@@ -260,6 +262,16 @@ scrape() { curl -sS --max-time 5 --cacert "$P/tls/ca.pem" "$METRICS_URL"; }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SIGNETD_PID/status" 2>/dev/null; }
 # RSS in its parts, KiB: anonymous (the heap, stacks), file-backed (code and data pages of the binary
 # and its libraries, read in on first use) and shared memory, as anon/file/shmem.
+# memory_snapshot NAME: signetd's mappings (/proc/<pid>/smaps) and its threads with their stack
+# pointers (name and the next-to-last field of /proc/<pid>/task/*/syscall), as NAME.smaps and
+# NAME.threads, so the summary can say which mappings and whose stacks grew between the quiet readings.
+memory_snapshot() {
+  cat "/proc/$SIGNETD_PID/smaps" >"$DIR/$1.smaps" 2>/dev/null
+  local t
+  for t in /proc/"$SIGNETD_PID"/task/*; do
+    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{ print $(NF - 1) }' "$t/syscall" 2>/dev/null)"
+  done >"$DIR/$1.threads"
+}
 rss_parts() {
   awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^RssShmem:/ { s = $2 } END { print a "/" f "/" s }' \
     "/proc/$SIGNETD_PID/status" 2>/dev/null
@@ -362,6 +374,7 @@ QUIET_S=12
 echo quiet >"$DIR/phase"
 sleep "$QUIET_S"
 RSS_QUIET_START="$(rss_kib)" RSS_QUIET_START_PARTS="$(rss_parts)"
+memory_snapshot quiet-start
 token_objects() { find "$P/tokens" -name '*.object' 2>/dev/null | wc -l; }
 OBJECTS_BEFORE="$(token_objects)"
 echo "RSS quiet before the load (${QUIET_S} s after the readings): $RSS_QUIET_START KiB (anon/file/shmem $RSS_QUIET_START_PARTS)"
@@ -448,6 +461,7 @@ scrape >"$DIR/metrics-after-load.txt" || die "cannot read $METRICS_URL after the
 echo quiet-after >"$DIR/phase"
 sleep "$QUIET_S"
 RSS_QUIET_END="$(rss_kib)" RSS_QUIET_END_PARTS="$(rss_parts)"
+memory_snapshot quiet-end
 OBJECTS_AFTER="$(token_objects)"
 echo "RSS quiet after the load (${QUIET_S} s after its last answer): $RSS_QUIET_END KiB (anon/file/shmem $RSS_QUIET_END_PARTS)"
 echo after >"$DIR/phase"

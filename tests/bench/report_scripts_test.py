@@ -15,6 +15,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,6 +157,56 @@ class SoakRssPartsTest(unittest.TestCase):
         self.assertEqual(self.parts(None, "1/2/3"), "parts not read")
         self.assertEqual(self.parts("1/2/3", "1/2"), "parts not read")
         self.assertEqual(self.parts("1/x/3", "1/2/3"), "parts not read")
+
+
+class SoakAnonByMappingTest(unittest.TestCase):
+    SMAPS_START = """55e000000000-55e000100000 rw-p 00000000 00:00 0                          [heap]
+Size:               1024 kB
+Anonymous:           500 kB
+7f0000000000-7f0000021000 rw-p 00000000 00:00 0
+Anonymous:           100 kB
+7f1000000000-7f1000800000 rw-p 00000000 00:00 0
+Anonymous:             8 kB
+7f2000000000-7f2000800000 rw-p 00000000 00:00 0
+Anonymous:             8 kB
+7f3000000000-7f3000010000 rw-p 00001000 08:01 42                         /usr/lib/libfoo.so
+Anonymous:            12 kB
+"""
+    SMAPS_END = """55e000000000-55e000200000 rw-p 00000000 00:00 0                          [heap]
+Anonymous:           700 kB
+7f0000000000-7f0000041000 rw-p 00000000 00:00 0
+Anonymous:           150 kB
+7f1000000000-7f1000800000 rw-p 00000000 00:00 0
+Anonymous:            60 kB
+7f2000000000-7f2000800000 rw-p 00000000 00:00 0
+Anonymous:            60 kB
+7f3000000000-7f3000010000 rw-p 00001000 08:01 42                         /usr/lib/libfoo.so
+Anonymous:            12 kB
+"""
+    THREADS = "signetd running\nhttp-worker 0x7f10007ffe00\nhttp-worker 0x7f20007ffe00\nhealth\n"
+
+    def setUp(self):
+        mod = load_soak_report()
+        self.read, self.by_kind = mod.read_anon_mappings, mod.anon_growth_by_kind
+        self.dir = tempfile.mkdtemp()
+        for name, text in (("s.smaps", self.SMAPS_START), ("e.smaps", self.SMAPS_END), ("t.threads", self.THREADS)):
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_growth_is_summed_by_heap_arena_and_whose_stack(self):
+        start = self.read(os.path.join(self.dir, "s.smaps"), os.path.join(self.dir, "t.threads"))
+        end = self.read(os.path.join(self.dir, "e.smaps"), os.path.join(self.dir, "t.threads"))
+        self.assertEqual(start["55e000000000"], ("heap", 500))
+        self.assertEqual(start["7f1000000000"], ("stack of http-worker", 8))
+        self.assertEqual(self.by_kind(start, end),
+                         [("heap", 1, 200), ("stack of http-worker", 2, 104), ("anonymous", 1, 50)])
+
+    def test_missing_snapshots_give_nothing(self):
+        self.assertIsNone(self.read(os.path.join(self.dir, "none.smaps"), os.path.join(self.dir, "t.threads")))
+        self.assertEqual(self.by_kind(None, {}), [])
 
 
 class SoakCpuTest(unittest.TestCase):

@@ -35,13 +35,14 @@
 #      stacks), file-backed pages (the binary and its libraries, read in on first use) and shared
 #      memory, to say where any growth went, and compares signetd's mappings at the two readings
 #      (quiet-start/quiet-end .smaps and .threads) to say which grew: the heap, other anonymous
-#      memory (malloc's arenas), or the stacks of threads it names. Under load RSS follows the backlog of calls in flight (12-18 KiB each:
-#      31..45 MiB in one run whose quiet RSS was 30 MiB), so samples under load measure the backlog,
-#      not a leak; they go every 5 s into rss.csv (with threads, fds, queue depths and the rotation
-#      counters from /metrics) and the summary reports the medians of the first and last fifth of the
-#      load after a warm-up (10% of the load, at least 5 s). --max-rss-mib bounds RSS at the end of
-#      the load (a runaway backlog). The token's object files are counted before and after: each
-#      rotation adds three, which SoftHSM keeps in signetd's memory (docs/PERFORMANCE.md).
+#      memory (malloc's arenas), or the stacks of threads it names. Under load RSS follows the
+#      backlog of calls in flight (12-18 KiB each: 31..45 MiB in one run whose quiet RSS was 30 MiB),
+#      so samples under load measure the backlog, not a leak; they go every 5 s into rss.csv (with
+#      threads, fds, queue depths and the rotation counters from /metrics) and the summary reports
+#      the medians of the first and last fifth of the load after a warm-up (10% of the load, at least
+#      5 s). --max-rss-mib bounds RSS at the end of the load (a runaway backlog). The token's object
+#      files are counted before and after: each rotation adds three, which SoftHSM keeps in signetd's
+#      memory, and each rotation under load leaves 100-150 KiB of quiet RSS behind (docs/PERFORMANCE.md).
 #   6. After the load: one signature verified like Firefox (`signet verify --x5u`, root pin), the
 #      chain at each used key's x5u holds that key (SPKI SHA-256), SIGTERM and exit 0, no error or
 #      warning in signetd's log (audit lines aside), no PIN in any file the soak wrote.
@@ -260,8 +261,6 @@ CLIENT=(--ca-file "$P/tls/ca.pem" --cert-file "$P/tls/client-demo.pem" --key-fil
 METRICS_URL="https://localhost:$HTTP_PORT/metrics"
 scrape() { curl -sS --max-time 5 --cacert "$P/tls/ca.pem" "$METRICS_URL"; }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SIGNETD_PID/status" 2>/dev/null; }
-# RSS in its parts, KiB: anonymous (the heap, stacks), file-backed (code and data pages of the binary
-# and its libraries, read in on first use) and shared memory, as anon/file/shmem.
 # memory_snapshot NAME: signetd's mappings (/proc/<pid>/smaps) and its threads with their stack
 # pointers (name and the next-to-last field of /proc/<pid>/task/*/syscall), as NAME.smaps and
 # NAME.threads, so the summary can say which mappings and whose stacks grew between the quiet readings.
@@ -272,6 +271,8 @@ memory_snapshot() {
     printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{ print $(NF - 1) }' "$t/syscall" 2>/dev/null)"
   done >"$DIR/$1.threads"
 }
+# RSS in its parts, KiB: anonymous (the heap, stacks), file-backed (code and data pages of the binary
+# and its libraries, read in on first use) and shared memory, as anon/file/shmem.
 rss_parts() {
   awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^RssShmem:/ { s = $2 } END { print a "/" f "/" s }' \
     "/proc/$SIGNETD_PID/status" 2>/dev/null

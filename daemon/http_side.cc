@@ -159,7 +159,8 @@ void SideSocketOptions(socket_t sock) {
 
 // httplib's own thread pool, its threads named "http-worker" so they stand apart from gRPC's in
 // `top -H` and gdb. A new thread takes its creator's name, and httplib gives no hook at thread start,
-// so the creating thread (the accept loop) wears that name while it starts them.
+// so the creating thread (the accept loop) wears that name while it starts them. httplib owns the
+// queue it gets from new_task_queue and deletes it when the accept loop ends.
 httplib::TaskQueue* NewNamedThreadPool() {
   const std::string own = ThisThreadName();
   NameThisThread("http-worker");

@@ -187,7 +187,6 @@ class PkiDaemonTest : public ::testing::Test {
         r.content_signature());
   }
 
-  // An external writer (`signet rotate`, a cron job): its own read-write sessions on the same token.
   // Read-write sessions on the online token, as another process (`signet rotate`) would open them.
   absl::StatusOr<std::shared_ptr<pkcs11::SessionPool>> WriterPool(size_t sessions) const {
     pkcs11::SessionPoolOptions o;
@@ -196,6 +195,7 @@ class PkiDaemonTest : public ::testing::Test {
     return pkcs11::SessionPool::Create(pki_->online, o);
   }
 
+  // An external writer (`signet rotate`, a cron job): its own read-write sessions on the same token.
   std::unique_ptr<keymgmt::Rotator> ExternalRotator() {
     auto pool = WriterPool(2);
     EXPECT_TRUE(pool.ok()) << pool.status();

@@ -260,73 +260,84 @@ std::string ForLog(std::string_view s) {
   return absl::CHexEscape(Av(s.substr(0, kMax)));
 }
 
-void InstallRoutes(httplib::SSLServer& server, std::shared_ptr<const SidePortHandlers> handlers) {
-  server.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
+// True for the methods httplib routes that carry a body: it reads (bounded) and discards that body
+// before answering, so the connection stays in sync.
+bool IsBodyMethod(std::string_view method) {
+  static constexpr std::string_view kBodyMethods[] = {"POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  for (const std::string_view m : kBodyMethods) {
+    if (method == m) return true;
+  }
+  return false;
+}
 
-  // Methods httplib does not route (CONNECT, TRACE, PRI) never reach a handler: answer them here.
-  // POST/PUT/PATCH/DELETE/OPTIONS go through routes below so that httplib reads (bounded) and
-  // discards their bodies first and the connection stays in sync.
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    static constexpr std::string_view kRouted[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
-    for (const std::string_view m : kRouted) {
-      if (req.method == m) return httplib::Server::HandlerResponse::Unhandled;
-    }
-    SetMethodNotAllowed(res);
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  const auto not_allowed = [](const httplib::Request&, httplib::Response& res) { SetMethodNotAllowed(res); };
-  server.Post(".*", not_allowed);
-  server.Put(".*", not_allowed);
-  server.Patch(".*", not_allowed);
-  server.Delete(".*", not_allowed);
-  server.Options(".*", not_allowed);
-
-  // GET routes also answer HEAD (httplib dispatches HEAD to them and omits the body).
-  server.Get("/__lbheartbeat__", [](const httplib::Request&, httplib::Response& res) {
+// Answers a GET (or HEAD: httplib omits the body) by comparing the path, never with std::regex:
+// libstdc++'s regex matcher recurses once per character, so a route like "/x5u/(.*)" or ".*" made
+// every worker that matched a long path (httplib allows 8 KiB) touch ~580 bytes of stack per
+// character, up to 4 MiB each, which stays in RSS for the life of the thread; even the daemon's
+// own 90-character x5u names cost 44 KiB per worker.
+void AnswerGet(const SidePortHandlers& handlers, const httplib::Request& req, httplib::Response& res) {
+  const std::string_view path = req.path;
+  if (path == "/__lbheartbeat__") {
     res.status = 200;
     res.set_content(R"({"status":"ok"})", kJsonType);
-  });
-  server.Get("/__heartbeat__", [handlers](const httplib::Request&, httplib::Response& res) {
-    if (!handlers->heartbeat) {
+  } else if (path == "/__heartbeat__") {
+    if (!handlers.heartbeat) {
       res.status = 503;
       res.set_content(R"({"error":"no heartbeat configured"})", kJsonType);
       return;
     }
-    HeartbeatReport report = handlers->heartbeat();
+    HeartbeatReport report = handlers.heartbeat();
     res.status = report.ok ? 200 : 503;
     res.set_content(std::move(report.json), kJsonType);
-  });
-  server.Get("/__version__", [handlers](const httplib::Request&, httplib::Response& res) {
+  } else if (path == "/__version__") {
     res.status = 200;
-    res.set_content(handlers->version_json, kJsonType);
-  });
-  server.Get("/metrics", [handlers](const httplib::Request&, httplib::Response& res) {
-    if (!handlers->metrics) {
+    res.set_content(handlers.version_json, kJsonType);
+  } else if (path == "/metrics") {
+    if (!handlers.metrics) {
       SetNotFound(res);
       return;
     }
     res.status = 200;
-    res.set_content(handlers->metrics(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  if (handlers->x5u_dir.has_value()) {
+    res.set_content(handlers.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  } else if (constexpr std::string_view kX5u = "/x5u/"; handlers.x5u_dir.has_value() && path.starts_with(kX5u)) {
     // req.path is already percent-decoded, so "%2e%2e%2f" arrives as "../" and fails the name check.
-    server.Get("/x5u/(.*)", [handlers](const httplib::Request& req, httplib::Response& res) {
-      const std::string name = req.matches.size() > 1 ? req.matches[1].str() : std::string();
-      std::optional<std::string> body = ReadX5uFile(*handlers->x5u_dir, name);
-      if (!body.has_value()) {
-        SetNotFound(res);
-        return;
-      }
-      res.status = 200;
-      res.set_header("Cache-Control", "public, max-age=300");
-      res.set_content(std::move(*body), "application/x-pem-file");
-    });
+    std::optional<std::string> body = ReadX5uFile(*handlers.x5u_dir, path.substr(kX5u.size()));
+    if (!body.has_value()) {
+      SetNotFound(res);
+      return;
+    }
+    res.status = 200;
+    res.set_header("Cache-Control", "public, max-age=300");
+    res.set_content(std::move(*body), "application/x-pem-file");
+  } else {
+    SetNotFound(res);
   }
-  server.Get(".*", [](const httplib::Request&, httplib::Response& res) { SetNotFound(res); });
+}
+
+void InstallRoutes(httplib::SSLServer& server, std::shared_ptr<const SidePortHandlers> handlers) {
+  server.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
+
+  // All routing happens here, before httplib's own regex routes (there are none). GET and HEAD are
+  // answered. POST/PUT/PATCH/DELETE/OPTIONS go on to httplib, which reads (bounded) and discards
+  // their bodies, finds no route, and the error handler below turns its 404 into a 405. Methods
+  // httplib does not route (CONNECT, TRACE, PRI) get their 405 here.
+  server.set_pre_routing_handler([handlers](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" || req.method == "HEAD") {
+      AnswerGet(*handlers, req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (IsBodyMethod(req.method)) return httplib::Server::HandlerResponse::Unhandled;
+    SetMethodNotAllowed(res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
 
   // Errors httplib produces itself (400, 413, 414, ...) get a small JSON body too.
-  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 404 && IsBodyMethod(req.method)) {  // unrouted, its body read: see above
+      SetMethodNotAllowed(res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     res.set_content(absl::StrCat(R"({"error":")", Av(ErrorText(res.status)), R"("})"), kJsonType);
     return httplib::Server::HandlerResponse::Handled;
   }));

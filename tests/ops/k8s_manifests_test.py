@@ -323,9 +323,14 @@ def check_code_agrees():
     with open(os.path.join(ARGS.repo, "daemon", "http_side.cc")) as f:
         code = f.read()
     problems = []
-    for path in ("/__heartbeat__", "/__lbheartbeat__", "/metrics", "/x5u/"):
-        if 'server.Get("%s' % path not in code:
+    # AnswerGet routes by comparing req.path; x5u names are the rest of the path after the prefix.
+    routes = {path: 'path == "%s"' % path for path in ("/__heartbeat__", "/__lbheartbeat__", "/metrics")}
+    routes["/x5u/"] = 'kX5u = "/x5u/"'
+    for path, text in routes.items():
+        if text not in code:
             problems.append("daemon/http_side.cc has no route %s" % path)
+    if "path.starts_with(kX5u)" not in code:
+        problems.append("daemon/http_side.cc has no route /x5u/")
     if "report.ok ? 200 : 503" not in code:
         problems.append("daemon/http_side.cc: /__heartbeat__ no longer answers 503 when not ok")
     return problems

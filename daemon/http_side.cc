@@ -273,7 +273,7 @@ bool IsBodyMethod(std::string_view method) {
 // Answers a GET (or HEAD: httplib omits the body) by comparing the path, never with std::regex:
 // libstdc++'s regex matcher recurses once per character, so a route like "/x5u/(.*)" or ".*" made
 // every worker that matched a long path (httplib allows 8 KiB) touch ~580 bytes of stack per
-// character, up to 4 MiB each, which stays in RSS for the life of the thread; even the daemon's
+// character, about 4.5 MiB each at 8 KiB, which stays in RSS for the life of the thread; the daemon's
 // own 90-character x5u names cost 44 KiB per worker.
 void AnswerGet(const SidePortHandlers& handlers, const httplib::Request& req, httplib::Response& res) {
   const std::string_view path = req.path;
@@ -299,7 +299,8 @@ void AnswerGet(const SidePortHandlers& handlers, const httplib::Request& req, ht
     }
     res.status = 200;
     res.set_content(handlers.metrics(), "text/plain; version=0.0.4; charset=utf-8");
-  } else if (constexpr std::string_view kX5u = "/x5u/"; handlers.x5u_dir.has_value() && path.starts_with(kX5u)) {
+  } else if (constexpr std::string_view kX5u = "/x5u/";
+             handlers.x5u_dir.has_value() && path.starts_with(kX5u)) {
     // req.path is already percent-decoded, so "%2e%2e%2f" arrives as "../" and fails the name check.
     std::optional<std::string> body = ReadX5uFile(*handlers.x5u_dir, path.substr(kX5u.size()));
     if (!body.has_value()) {
@@ -332,7 +333,8 @@ void InstallRoutes(httplib::SSLServer& server, std::shared_ptr<const SidePortHan
   });
 
   // Errors httplib produces itself (400, 413, 414, ...) get a small JSON body too.
-  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                   httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     if (res.status == 404 && IsBodyMethod(req.method)) {  // unrouted, its body read: see above
       SetMethodNotAllowed(res);

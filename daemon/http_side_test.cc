@@ -451,7 +451,8 @@ TEST_F(HttpSideTest, LongPathsDoNotDeepenTheWorkersStacks) {
       "GET /x5u/" + long_name + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
       "GET /" + long_name + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
       "HEAD /x5u/" + long_name + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-      "POST /" + long_name + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nConnection: close\r\n\r\nx=1",
+      "POST /" + long_name +
+          " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nConnection: close\r\n\r\nx=1",
       "DELETE /x5u/" + long_name + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
   };
   const std::vector<std::string> expected = {"HTTP/1.1 404", "HTTP/1.1 404", "HTTP/1.1 404", "HTTP/1.1 405",

@@ -115,6 +115,31 @@ std::string OpenSslErrors() {
   return out.empty() ? "unknown OpenSSL error" : out;
 }
 
+// What one connection may send, TLS records included: a request line, headers and a body within
+// their bounds, times keep-alive requests, fit many times over. httplib bounds each header line but
+// neither how many come nor a connection's total, and keeps every header until the request ends, so
+// without this one connection sending header lines for seconds grew signetd by hundreds of MiB.
+constexpr size_t kMaxConnectionBytes = 4 * 1024 * 1024;
+
+int ReceivedBytesIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// OpenSSL's message callback sees every record header it reads (5 bytes, the last two the record's
+// length). Past the budget the socket's read side is shut: httplib's next read sees end of input,
+// the request fails and its memory is freed.
+void CountReceivedBytes(int write_p, int /*version*/, int content_type, const void* buf, size_t len, SSL* ssl,
+                        void* /*arg*/) {
+  if (write_p != 0 || content_type != SSL3_RT_HEADER || len < 5) return;
+  const auto* header = static_cast<const unsigned char*>(buf);
+  const size_t record = (static_cast<size_t>(header[3]) << 8) | header[4];
+  const uintptr_t total =
+      reinterpret_cast<uintptr_t>(SSL_get_ex_data(ssl, ReceivedBytesIndex())) + len + record;
+  SSL_set_ex_data(ssl, ReceivedBytesIndex(), reinterpret_cast<void*>(total));
+  if (total > kMaxConnectionBytes) shutdown(SSL_get_fd(ssl), SHUT_RD);
+}
+
 // Sets up the server SSL_CTX: TLS 1.2 minimum, intermediate ciphers, the certificate chain and key.
 // On failure leaves a message in *error and returns false (httplib then frees the context).
 bool SetUpSslCtx(SSL_CTX& ctx, const TlsConfig& tls, std::string* error) {
@@ -124,6 +149,7 @@ bool SetUpSslCtx(SSL_CTX& ctx, const TlsConfig& tls, std::string* error) {
     *error = absl::StrCat("server.tls: cannot configure TLS: ", OpenSslErrors());
     return false;
   }
+  SSL_CTX_set_msg_callback(&ctx, CountReceivedBytes);
   SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                 SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
   if (SSL_CTX_use_certificate_chain_file(&ctx, tls.cert_file.c_str()) != 1) {

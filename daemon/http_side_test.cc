@@ -162,12 +162,12 @@ HandshakeResult RawHandshake(const TempPki& pki, int port, int max_version) {
   return result;
 }
 
-// Sends `request` verbatim over TLS 1.2+ (verifying the server as localhost, or as the IP ::1 when
-// `ipv6`) and returns the one response the server wrote back; "" if the handshake fails.
-std::string RawTlsExchange(const TempPki& pki, int port, const std::string& request, bool ipv6 = false) {
-  std::string out;
+// Connects over TLS 1.2+ to the loopback port, verifying the server as localhost (or as the IP ::1
+// when `ipv6`), and calls use(ssl) once the handshake and verification succeed.
+template <typename Use>
+void WithVerifiedTls(const TempPki& pki, int port, bool ipv6, Use use) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  if (ctx == nullptr) return out;
+  if (ctx == nullptr) return;
   SSL_CTX_load_verify_locations(ctx, pki.ca_file().c_str(), nullptr);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   const int fd = ConnectLoopback(port, ipv6);
@@ -180,24 +180,32 @@ std::string RawTlsExchange(const TempPki& pki, int port, const std::string& requ
       SSL_set_tlsext_host_name(ssl, "localhost");
       SSL_set1_host(ssl, "localhost");
     }
-    if (SSL_connect(ssl) == 1 && SSL_get_verify_result(ssl) == X509_V_OK && SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0) {
-      char buf[4096];
-      int n;
-      // Read one response (headers, then Content-Length bytes): httplib keeps even a 400 alive.
-      while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0) {
-        out.append(buf, static_cast<size_t>(n));
-        const size_t end = out.find("\r\n\r\n");
-        if (end == std::string::npos) continue;
-        size_t length = 0;
-        const size_t cl = out.find("Content-Length: ");
-        if (cl != std::string::npos && cl < end) length = std::strtoul(out.c_str() + cl + 16, nullptr, 10);
-        if (out.size() >= end + 4 + length) break;
-      }
-    }
+    if (SSL_connect(ssl) == 1 && SSL_get_verify_result(ssl) == X509_V_OK) use(ssl);
     SSL_free(ssl);
     close(fd);
   }
   SSL_CTX_free(ctx);
+}
+
+// Sends `request` verbatim (see WithVerifiedTls) and returns the one response the server wrote back;
+// "" if the handshake fails.
+std::string RawTlsExchange(const TempPki& pki, int port, const std::string& request, bool ipv6 = false) {
+  std::string out;
+  WithVerifiedTls(pki, port, ipv6, [&](SSL* ssl) {
+    if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) <= 0) return;
+    char buf[4096];
+    int n;
+    // Read one response (headers, then Content-Length bytes): httplib keeps even a 400 alive.
+    while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      const size_t end = out.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      size_t length = 0;
+      const size_t cl = out.find("Content-Length: ");
+      if (cl != std::string::npos && cl < end) length = std::strtoul(out.c_str() + cl + 16, nullptr, 10);
+      if (out.size() >= end + 4 + length) break;
+    }
+  });
   return out;
 }
 
@@ -236,24 +244,12 @@ std::vector<long> StackRssKibOfThreadsNamed(const std::string& name) {
 // or `limit` bytes are sent; returns the bytes sent.
 size_t SendHeaderLinesUntilCut(const TempPki& pki, int port, size_t limit) {
   size_t sent = 0;
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  if (ctx == nullptr) return sent;
-  SSL_CTX_load_verify_locations(ctx, pki.ca_file().c_str(), nullptr);
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  const int fd = ConnectLoopback(port);
-  if (fd >= 0) {
-    SSL* ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    SSL_set_tlsext_host_name(ssl, "localhost");
+  WithVerifiedTls(pki, port, /*ipv6=*/false, [&](SSL* ssl) {
     const std::string start = "GET /__lbheartbeat__ HTTP/1.1\r\nHost: localhost\r\n";
     const std::string line = "X-A: " + std::string(8000, 'a') + "\r\n";
-    if (SSL_connect(ssl) == 1 && SSL_write(ssl, start.data(), static_cast<int>(start.size())) > 0) {
-      while (sent < limit && SSL_write(ssl, line.data(), static_cast<int>(line.size())) > 0) sent += line.size();
-    }
-    SSL_free(ssl);
-    close(fd);
-  }
-  SSL_CTX_free(ctx);
+    if (SSL_write(ssl, start.data(), static_cast<int>(start.size())) <= 0) return;
+    while (sent < limit && SSL_write(ssl, line.data(), static_cast<int>(line.size())) > 0) sent += line.size();
+  });
   return sent;
 }
 

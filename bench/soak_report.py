@@ -3,9 +3,11 @@
 
 usage: soak_report.py DIR SIGNER BACKGROUND_SIGNER
 
-Reads facts.env (the script's own measurements and checks), peak-<n>.json and load-<signer>-<n>.json
-(signet-bench, one per client process; the background signer's is load-<signer>.json), metrics-before-load.txt and metrics-after-load.txt (signetd's /metrics around the
-load) and rss.csv (the 5-second samples). Prints the summary, writes summary.json and summary.txt,
+Reads facts.env (the script's own measurements and checks), peak-<n>.json, load-<signer>-<n>.json
+and baseline-<signer>-<n>.json (signet-bench, one per client process, for the load and the baseline
+load before it; the background signer's are load-<signer>.json and baseline-<signer>.json),
+metrics-before-baseline.txt, metrics-before-load.txt and metrics-after-load.txt (signetd's /metrics
+around the two) and rss.csv (the 5-second samples). Prints the summary, writes summary.json and summary.txt,
 and exits 1 when a check failed.
 """
 import csv
@@ -233,8 +235,18 @@ def main(argv):
     main_runs = [read_json_line(f"{d}/load-{signer}-{c}.json") for c in range(1, clients + 1)]
     main_run = combine(main_runs)
     bg_run = read_json_line(f"{d}/load-{bg_signer}.json")
+    baseline_s = int(num("baseline_load_s"))
+    baseline_runs = []  # (name, report, exit code, signer) of the baseline load's clients
+    if baseline_s:
+        rcs = (f.get("baseline_rcs") or "").split()
+        clients_of = [(f"{signer}-{c}", f"{signer} client {c}", signer) for c in range(1, clients + 1)]
+        for i, (file_part, name, who) in enumerate(clients_of + [(bg_signer, bg_signer, bg_signer)]):
+            baseline_runs.append((f"baseline load, {name}", read_json_line(f"{d}/baseline-{file_part}.json"),
+                                  rcs[i] if i < len(rcs) else "?", who))
     before = read_metrics(f"{d}/metrics-before-load.txt")
     after = read_metrics(f"{d}/metrics-after-load.txt")
+    # signetd's non-OK answers count from before the baseline load, when there is one.
+    before_all = read_metrics(f"{d}/metrics-before-baseline.txt") if baseline_s else before
     delta = lambda name, **l: metric_sum(after, name, **l) - metric_sum(before, name, **l)  # noqa: E731
     samples = []
     try:
@@ -255,16 +267,18 @@ def main(argv):
 
     # Errors: signet-bench's by code (calls and items), and signetd's own count of non-OK answers.
     errors = {}
-    for name, run in ((signer, main_run), (bg_signer, bg_run)):
+    for name, run in [(signer, main_run), (bg_signer, bg_run)] + [(f"baseline {who}", run) for _, run, _, who in baseline_runs]:
         for code, n in run.get("errors", {}).items():
             errors[f"{name}:{code}"] = errors.get(f"{name}:{code}", 0) + n
     server_errors = {}
     for method in ("Sign", "SignHash", "GetSigner"):
-        b, a = by_code(before, method), by_code(after, method)
+        b, a = by_code(before_all, method), by_code(after, method)
         for code, v in a.items():
             n = v - b.get(code, 0)
             if code != "OK" and n > 0:
                 server_errors[f"{method}:{code}"] = int(n)
+    if f.get("baseline_stuck") == "1":
+        failures.append("the baseline load's clients still waited for answers 45 s after its end (stopped)")
     if f.get("generator_stuck") == "1":
         failures.append("the load clients still waited for answers 45 s after the load's end (stopped; "
                         "their reports are lost): signetd fell behind the offered load")
@@ -275,7 +289,7 @@ def main(argv):
         failures.append(f"signetd answered with errors: {server_errors}")
     rcs = (f.get("main_rcs") or "").split()
     runs = [(f"{signer} client {c + 1}", main_runs[c], rcs[c] if c < len(rcs) else "?") for c in range(clients)]
-    for name, run, rc in runs + [(bg_signer, bg_run, f.get("bg_rc"))]:
+    for name, run, rc in runs + [(bg_signer, bg_run, f.get("bg_rc"))] + [r[:3] for r in baseline_runs]:
         if rc != "0" or not run:
             why = (run.get("verify_error") or "no verify error reported") if run else "no report"
             failures.append(f"signet-bench on {name} exited {rc}: {why}")
@@ -383,11 +397,17 @@ def main(argv):
     cpu_line = cpu_summary(f, main_run, bg_run, served_sigs + served_bg, main_run.get("calls", 0) + bg_run.get("calls", 0))
     if cpu_line:
         p(cpu_line)
-    p(f"errors: {total_errors} (by code: {errors or 'none'})")
+    if baseline_runs:
+        calls = sum(run.get("calls", 0) for _, run, _, _ in baseline_runs)
+        verified = sum(run.get("verified", 0) for _, run, _, _ in baseline_runs)
+        p(f"baseline load before the first quiet reading: {baseline_s} s at the same rates, {calls} calls, "
+          f"{verified} signatures verified, exit codes {f.get('baseline_rcs')}")
+    p(f"errors: {total_errors} (by code: {errors or 'none'}; the baseline load's included)")
     p(f"rotations under load: {rotations} key changes (expected >= {expected}), failed checks {rotations_failed}; "
       f"keys that signed: {len(keys)}, their chains at x5u hold them: {f.get('chains_ok')}/{len(keys)}; "
       f"chains published in all: {f.get('published_chains')}")
-    p(f"RSS (judged): {quiet_start / 1024:.1f} MiB quiet before the load, {quiet_end / 1024:.1f} MiB quiet after it "
+    p(f"RSS (judged): {quiet_start / 1024:.1f} MiB quiet before the load "
+      f"({'after the baseline load' if baseline_s else 'after the peak readings'}), {quiet_end / 1024:.1f} MiB quiet after it "
       f"({f.get('quiet_s')} s idle each): growth {growth:+.2f}% "
       f"({rss_parts_change(f.get('rss_quiet_start_parts_kib'), f.get('rss_quiet_end_parts_kib'))}) "
       f"with {f.get('token_objects_before')} -> {f.get('token_objects_after')} objects on the token "

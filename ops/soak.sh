@@ -24,9 +24,14 @@
 #      signer types and both curves stay loaded. Every signature is checked against the key its
 #      key_id names, so signatures of rotated keys verify too. Errors count over the whole load (no
 #      warm-up is excluded from the error count).
-#   5. signetd's RSS (VmRSS, /proc/<pid>/status), judged quiet: once the peak readings' calls are
-#      answered and again once the load's last call is answered, each time after 12 s of idling, in
-#      which signetd's health thread runs malloc_trim (every 10 s). The readings keep 256 calls in
+#      Before it, a baseline load: the same load for --baseline-load seconds (10% of the load, at
+#      most 120 s; none under 5 minutes), whose errors count too, then 12 s idle and the first quiet
+#      reading below; the load starts after that reading.
+#   5. signetd's RSS (VmRSS, /proc/<pid>/status), judged quiet: once the baseline load's (or the peak
+#      readings') calls are answered and again once the load's last call is answered, each time after
+#      12 s of idling, in which signetd's health thread runs malloc_trim (every 10 s). The baseline
+#      load is there because a fresh signetd's malloc arenas fill on their first minute of the load
+#      and keep most of it, once (0.5-0.9 MiB in three of five probes). The readings keep 256 calls in
 #      flight per client, signetd's stream limit per connection: the most calls the load can make
 #      signetd hold at once, so the allocator's high-water mark is reached before the first quiet
 #      reading (with 128 in all, a backlog under load later left memory behind that the baseline had
@@ -58,11 +63,12 @@
 # usage: ops/soak.sh --signet BIN --signetd BIN --bench BIN [--dir DIR] [--minutes N] [--rate R]
 #                    [--rotation internal|external] [--rotate-every S] [--peak-seconds S]
 #                    [--peak-readings N] [--load-percent P] [--max-rss-growth PCT|off] [--max-rss-mib M]
-#                    [--clients K]
+#                    [--clients K] [--baseline-load S]
 #        ops/soak.sh --check-usage [the same options]   (validate the options only; for ops/dev.sh)
 # Defaults: --dir var/soak (removed and recreated), --minutes 10, --rotate-every 45 (for runs under
 # 3 minutes: a quarter of the run, at least 5), --peak-seconds 10, --peak-readings 3, --load-percent 80,
-# --max-rss-growth 5, no --max-rss-mib (a ceiling on RSS at the end), --clients 2.
+# --max-rss-growth 5, no --max-rss-mib (a ceiling on RSS at the end), --clients 2, --baseline-load 10% of
+# the load (at most 120 s; none for loads under 5 minutes).
 set -uo pipefail
 export LC_ALL=C  # EPOCHREALTIME's and awk's decimal point
 
@@ -83,12 +89,13 @@ is_positive() { is_number "$1" && awk -v v="$1" 'BEGIN { exit !(v > 0) }'; }
 
 SIGNET="" SIGNETD="" BENCH="" DIR="$REPO/var/soak" MINUTES=10 RATE="" ROTATION=internal ROTATE_EVERY=""
 PEAK_SECONDS=10 PEAK_READINGS=3 MAX_RSS_GROWTH=5 MAX_RSS_MIB="" LOAD_PERCENT=80 CLIENTS=2 CHECK_ONLY=0
+BASELINE_LOAD=""
 while [ $# -gt 0 ]; do
   opt="$1"
   case "$opt" in
     --check-usage) CHECK_ONLY=1; shift; continue ;;
     --signet | --signetd | --bench | --dir | --minutes | --rate | --rotation | --rotate-every | --peak-seconds | \
-      --peak-readings | --max-rss-growth | --max-rss-mib | --load-percent | --clients)
+      --peak-readings | --max-rss-growth | --max-rss-mib | --load-percent | --clients | --baseline-load)
       [ $# -ge 2 ] || usage_error "$opt needs a value"
       val="$2"
       shift 2
@@ -111,6 +118,7 @@ while [ $# -gt 0 ]; do
     --clients) CLIENTS="$val" ;;
     --max-rss-mib) MAX_RSS_MIB="$val" ;;
     --load-percent) LOAD_PERCENT="$val" ;;
+    --baseline-load) BASELINE_LOAD="$val" ;;
   esac
 done
 
@@ -139,6 +147,12 @@ fi
 [ -z "$MAX_RSS_MIB" ] || [[ "$MAX_RSS_MIB" =~ ^[1-9][0-9]{0,5}$ ]] ||
   usage_error "--max-rss-mib must be whole MiB, got '$MAX_RSS_MIB'"
 [[ "$LOAD_PERCENT" =~ ^[1-9][0-9]?$|^100$ ]] || usage_error "--load-percent must be 1..100, got '$LOAD_PERCENT'"
+if [ -z "$BASELINE_LOAD" ]; then
+  BASELINE_LOAD=0
+  [ "$LOAD_S" -lt 300 ] || BASELINE_LOAD=$((LOAD_S / 10 < 120 ? LOAD_S / 10 : 120))
+fi
+{ [[ "$BASELINE_LOAD" =~ ^[0-9]+$ ]] && [ "$BASELINE_LOAD" -le 600 ]; } ||
+  usage_error "--baseline-load must be whole seconds, 0..600, got '$BASELINE_LOAD'"
 [ "$CHECK_ONLY" -eq 1 ] && exit 0
 for b in SIGNET SIGNETD BENCH; do
   [ -n "${!b}" ] || usage_error "--${b,,} is required"
@@ -372,15 +386,72 @@ else
 fi
 CLIENT_RATE="$(awk -v r="$RATE" -v n="$CLIENTS" 'BEGIN { printf "%.3f", r / n }')"
 
-# Quiet RSS before the load: every call of the readings is answered; 12 s idle cover a malloc_trim.
+# wait_for_clients END_MS PID...: wait until the given load clients have exited. They end when
+# their last call has an answer; calls have a 30 s deadline, so a client still running 45 s after
+# END_MS (its load's end) means an overloaded signetd (or client): all are stopped, and it returns 1.
+wait_for_clients() {
+  local end_ms="$1" p alive
+  shift
+  while :; do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 1 ] || return 0
+    if [ "$(now_ms)" -gt $((end_ms + 45000)) ]; then
+      echo "the load clients still wait for answers 45 s after the load's end: stopping them" >&2
+      kill "$@" 2>/dev/null
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# The baseline load: the load itself (same rates, clients and rotations) for --baseline-load seconds,
+# before the quiet reading that RSS growth is judged from. A fresh signetd's malloc arenas fill on
+# their first minute of this load and keep most of it: quiet RSS rose by 0.5-0.9 MiB after the first
+# 45-s load in three of five probes, and by less after the next ones (docs/PERFORMANCE.md). Without
+# it, that one-off filling counts as growth. Its calls count like the load's: every error fails.
+BASELINE_RCS="" BASELINE_STUCK=0
+if [ "$BASELINE_LOAD" -gt 0 ]; then
+  step "baseline load: $RATE calls/s on $SIGNER + $BG_RATE calls/s x $BG_ITEMS items on $BG_SIGNER, ${BASELINE_LOAD} s, before the quiet reading"
+  scrape >"$DIR/metrics-before-baseline.txt" || die "cannot read $METRICS_URL"
+  echo baseline >"$DIR/phase"
+  BASELINE_T0=$(now_ms)
+  base_pids=()
+  for c in $(seq 1 "$CLIENTS"); do
+    "$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$CLIENT_RATE" \
+      --duration "${BASELINE_LOAD}s" --warmup 0s >"$DIR/baseline-$SIGNER-$c.json" 2>"$DIR/baseline-$SIGNER-$c.err" &
+    base_pids+=("$!")
+    PIDS+=("$!")
+  done
+  "$BENCH" open-loop "${BENCH_COMMON[@]}" --signer "$BG_SIGNER" --items "$BG_ITEMS" --rate "$BG_RATE" \
+    --duration "${BASELINE_LOAD}s" --warmup 0s >"$DIR/baseline-$BG_SIGNER.json" 2>"$DIR/baseline-$BG_SIGNER.err" &
+  base_pids+=("$!")
+  PIDS+=("$!")
+  wait_for_clients $((BASELINE_T0 + BASELINE_LOAD * 1000)) "${base_pids[@]}" || BASELINE_STUCK=1
+  for i in "${!base_pids[@]}"; do
+    wait "${base_pids[$i]}"
+    rc=$?
+    BASELINE_RCS="$BASELINE_RCS $rc"
+    if [ "$rc" -ne 0 ]; then
+      [ "$i" -lt "$CLIENTS" ] && cat "$DIR/baseline-$SIGNER-$((i + 1)).err" >&2
+      [ "$i" -ge "$CLIENTS" ] && cat "$DIR/baseline-$BG_SIGNER.err" >&2
+    fi
+  done
+  echo "baseline load done: signet-bench exit codes$BASELINE_RCS ($SIGNER clients, then $BG_SIGNER)"
+fi
+
+# Quiet RSS before the load: every call of the baseline load (or of the readings) is answered; 12 s
+# idle cover a malloc_trim.
 QUIET_S=12
+QUIET_AFTER="the readings"
+[ "$BASELINE_LOAD" -eq 0 ] || QUIET_AFTER="the baseline load"
 echo quiet >"$DIR/phase"
 sleep "$QUIET_S"
 RSS_QUIET_START="$(rss_kib)" RSS_QUIET_START_PARTS="$(rss_parts)"
 memory_snapshot quiet-start
 token_objects() { find "$P/tokens" -name '*.object' 2>/dev/null | wc -l; }
 OBJECTS_BEFORE="$(token_objects)"
-echo "RSS quiet before the load (${QUIET_S} s after the readings): $RSS_QUIET_START KiB (anon/file/shmem $RSS_QUIET_START_PARTS)"
+echo "RSS quiet before the load (${QUIET_S} s after $QUIET_AFTER): $RSS_QUIET_START KiB (anon/file/shmem $RSS_QUIET_START_PARTS)"
 
 # --- 4-5. Load, rotations, RSS -------------------------------------------------------------------------
 step "load: $RATE calls/s on $SIGNER ($CLIENTS clients) + $BG_RATE calls/s x $BG_ITEMS items on $BG_SIGNER, open loop, --verify, ${LOAD_S} s"
@@ -434,19 +505,9 @@ sleep_until_ms $((LOAD_T0 + LOAD_S * 1000 - 2000))
 RSS_END="$(rss_kib)"
 RSS_END_MS=$(now_ms)
 echo "RSS 2 s before the end: $RSS_END KiB"
-# The load clients end when their last call has an answer; calls have a 30 s deadline, so anything
-# still running 45 s after the load's end is an overloaded signetd (or client). Stopped, and a failure.
+# The load clients end when their last call has an answer (stopped, and a failure, if stuck).
 GENERATOR_STUCK=0
-running() { local p; for p in "${MAIN_PIDS[@]}" "$BG_PID"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
-while running; do
-  if [ "$(now_ms)" -gt $((LOAD_T0 + LOAD_S * 1000 + 45000)) ]; then
-    GENERATOR_STUCK=1
-    echo "the load clients still wait for answers 45 s after the load's end: stopping them" >&2
-    kill "${MAIN_PIDS[@]}" "$BG_PID" 2>/dev/null
-    break
-  fi
-  sleep 0.5
-done
+wait_for_clients $((LOAD_T0 + LOAD_S * 1000)) "${MAIN_PIDS[@]}" "$BG_PID" || GENERATOR_STUCK=1
 MAIN_RCS=""
 for c in $(seq 1 "$CLIENTS"); do
   wait "${MAIN_PIDS[$((c - 1))]}"
@@ -530,6 +591,9 @@ cat >"$DIR/facts.env" <<EOF
 minutes=$MINUTES
 load_s=$LOAD_S
 warmup_s=$WARMUP_S
+baseline_load_s=$BASELINE_LOAD
+baseline_rcs=${BASELINE_RCS# }
+baseline_stuck=$BASELINE_STUCK
 rate=$RATE
 rate_given=$RATE_GIVEN
 bg_rate=$BG_RATE

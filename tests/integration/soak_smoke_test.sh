@@ -24,7 +24,7 @@ T="$(mktemp -d "${TMPDIR:-/tmp}/signet-soak-smoke-XXXXXX")"
 trap 'rm -rf "$T"' EXIT
 start=$SECONDS
 "$REPO/ops/soak.sh" --signet "$1" --signetd "$2" --bench "$3" --dir "$T/soak" \
-  --minutes 0.67 --rotate-every 10 --peak-seconds 4 --peak-readings 2 --load-percent 50 --max-rss-growth off --max-rss-mib "${5:-256}"
+  --minutes 0.67 --rotate-every 10 --peak-seconds 4 --peak-readings 2 --load-percent 50 --baseline-load 5 --max-rss-growth off --max-rss-mib "${5:-256}"
 rc=$?
 echo "soak_smoke_test: exit $rc after $((SECONDS - start)) s"
 exit $rc

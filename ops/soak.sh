@@ -31,7 +31,8 @@
 #      readings') calls are answered and again once the load's last call is answered, each time after
 #      12 s of idling, in which signetd's health thread runs malloc_trim (every 10 s). The baseline
 #      load is there because a fresh signetd's malloc arenas fill on their first minute of the load
-#      and keep most of it, once (0.5-0.9 MiB in three of five probes). The readings keep 256 calls in
+#      and keep most of it, once (0.5-0.9 MiB in three of four probes; later loads moved a quiet
+#      reading by -1.5..+2.6 MiB, so it removes that offset, not the spread). The readings keep 256 calls in
 #      flight per client, signetd's stream limit per connection: the most calls the load can make
 #      signetd hold at once, so the allocator's high-water mark is reached before the first quiet
 #      reading (with 128 in all, a backlog under load later left memory behind that the baseline had
@@ -408,8 +409,9 @@ wait_for_clients() {
 # The baseline load: the load itself (same rates, clients and rotations) for --baseline-load seconds,
 # before the quiet reading that RSS growth is judged from. A fresh signetd's malloc arenas fill on
 # their first minute of this load and keep most of it: quiet RSS rose by 0.5-0.9 MiB after the first
-# 45-s load in three of five probes, and by less after the next ones (docs/PERFORMANCE.md). Without
-# it, that one-off filling counts as growth. Its calls count like the load's: every error fails.
+# 45-s load in three of four probes, and about 0.3 MiB on average (-1.5..+2.6) after later ones
+# (docs/PERFORMANCE.md). Without it, that one-off filling counts as growth. Its calls count like the
+# load's: every error fails.
 BASELINE_RCS="" BASELINE_STUCK=0
 if [ "$BASELINE_LOAD" -gt 0 ]; then
   step "baseline load: $RATE calls/s on $SIGNER + $BG_RATE calls/s x $BG_ITEMS items on $BG_SIGNER, ${BASELINE_LOAD} s, before the quiet reading"

@@ -12,9 +12,13 @@
 //       each key_id not seen before, so a run may span a key rotation (a contentsignaturepki signer
 //       switching keys mid-run). Sign calls spread over --channels connections; GetSigner has
 //       one more of its own.
-//   signet-bench open-loop the daemon flags plus --rate CALLS_PER_SECOND: calls start on a fixed
-//       schedule whatever the answers do (a pacer thread), and latency counts from the scheduled start
-//       (no coordinated omission); start_lag_* says how late the pacer itself was.
+//   signet-bench open-loop the daemon flags plus --rate CALLS_PER_SECOND [--max-in-flight N]: calls
+//       start on a fixed schedule whatever the answers do (a pacer thread), and latency counts from
+//       the scheduled start (no coordinated omission); start_lag_* says how late the pacer was.
+//       --max-in-flight caps the calls awaiting an answer: past it the pacer waits (its lag, and the
+//       latencies, grow) instead of queueing calls in this client, where a server slowed for a moment
+//       would see them arrive too late to answer before their deadline. Calls scheduled before the
+//       end but not started by then count as "not_started".
 //
 // The load generator is one thread on one completion queue (plus the pacer in open loop): its CPU
 // competes with signetd's on the same cores, so it must stay cheap. Each run prints one JSON object.
@@ -67,7 +71,7 @@ constexpr char kUsage[] = R"(usage:
   signet-bench ceiling|peer --token T --pin-file F --key LABEL [--module M] [--threads 2] [--duration 5s]
   signet-bench daemon --server H:P --ca-file CA --cert-file C --key-file K --signer ID
                       [--concurrency 32] [--items 1] [--channels 2] [--duration 5s] [--warmup 1s] [--verify]
-  signet-bench open-loop (the daemon flags) --rate CALLS_PER_SECOND
+  signet-bench open-loop (the daemon flags) --rate CALLS_PER_SECOND [--max-in-flight N]
 )";
 
 absl::StatusOr<absl::Duration> DurationFlag(const CliArgs& args, const std::string& name,
@@ -185,6 +189,7 @@ struct DaemonOptions {
   int items = 1;
   int channels = 2;
   double rate = 0;  // calls/s; 0 = closed loop
+  int max_in_flight = 0;  // open loop: 0 = no cap
   absl::Duration duration = absl::Seconds(5);
   absl::Duration warmup = absl::Seconds(1);
   bool verify = false;
@@ -240,9 +245,20 @@ class LoadGenerator {
       pacer = std::thread([this, t0] {
         const auto interval = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / options_.rate));
         auto next = t0;
-        while (next < end_) {
+        bool held_past_end = false;
+        while (next < end_ && !held_past_end) {
           std::this_thread::sleep_until(next);
-          for (const auto now = Clock::now(); next <= now && next < end_; next += interval) Start(next);
+          for (const auto now = Clock::now(); next <= now && next < end_; next += interval) {
+            if (!WaitForRoom()) {
+              held_past_end = true;
+              break;
+            }
+            Start(next);
+          }
+        }
+        // Scheduled but never started: the cap held them back until the end.
+        for (; next < end_; next += interval) {
+          if (next >= measure_from_) ++not_started_;
         }
         pacing_done_.store(true);
       });
@@ -271,6 +287,17 @@ class LoadGenerator {
     std::unique_ptr<grpc::ClientAsyncResponseReader<v1::SignResponse>> rpc;
     Clock::time_point scheduled;
   };
+
+  // Open loop with --max-in-flight: waits until fewer calls than the cap await an answer; false once
+  // the run's end has passed (the pacer then stops starting calls).
+  bool WaitForRoom() {
+    if (options_.max_in_flight <= 0) return true;
+    for (int64_t n = in_flight_.load(); n >= options_.max_in_flight; n = in_flight_.load()) {
+      if (Clock::now() >= end_) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return true;
+  }
 
   void Start(Clock::time_point scheduled) {
     auto* call = new Call;
@@ -426,14 +453,15 @@ class LoadGenerator {
         "\"rate\":%.1f,\"calls\":%zu,\"calls_ok\":%llu,\"signatures\":%llu,\"seconds\":%.3f,"
         "\"sigs_per_s\":%.1f,\"calls_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
         "\"max_ms\":%.3f,\"verified\":%llu,\"start_lag_p50_ms\":%.3f,\"start_lag_p99_ms\":%.3f,"
-        "\"cpu_s\":%.3f,\"errors\":{%s},\"keys\":[%s]%s}\n",
+        "\"max_in_flight\":%d,\"not_started\":%llu,\"cpu_s\":%.3f,\"errors\":{%s},\"keys\":[%s]%s}\n",
         JsonString(mode).c_str(), JsonString(request_.signer_id()).c_str(),
         JsonString(GetEcCurveInfo(curve_).name).c_str(), options_.items, options_.concurrency,
         options_.channels, options_.rate, latencies_us_.size(), static_cast<unsigned long long>(calls_ok_),
         static_cast<unsigned long long>(signatures_), seconds, static_cast<double>(signatures_) / seconds,
         static_cast<double>(latencies_us_.size()) / seconds, pct(0.50), pct(0.90), pct(0.99),
         latencies_us_.empty() ? 0.0 : latencies_us_.back() / 1000.0,
-        static_cast<unsigned long long>(verified_), lag(0.5), lag(0.99), ProcessCpuSeconds(), errors.c_str(),
+        static_cast<unsigned long long>(verified_), lag(0.5), lag(0.99), options_.max_in_flight,
+        static_cast<unsigned long long>(not_started_), ProcessCpuSeconds(), errors.c_str(),
         keys.c_str(),
         verify_error_.empty() ? "" : absl::StrCat(",\"verify_error\":", JsonString(verify_error_)).c_str());
   }
@@ -454,6 +482,7 @@ class LoadGenerator {
   uint64_t calls_ok_ = 0;
   uint64_t signatures_ = 0;
   uint64_t verified_ = 0;
+  uint64_t not_started_ = 0;  // open loop: scheduled in the measured window, held back by the cap
   std::map<int, uint64_t> errors_;
   std::string verify_error_;
 };
@@ -495,6 +524,11 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
       return absl::InvalidArgumentError(
           absl::StrCat("--rate must be calls per second in (0, 1e6], got '", *rate, "'"));
     }
+    auto cap = IntFlag(args, "max-in-flight", 0, 0, 100000);
+    if (!cap.ok()) return cap.status();
+    o.max_in_flight = *cap;
+  } else if (args.Has("max-in-flight")) {
+    return absl::InvalidArgumentError("--max-in-flight is for open-loop (daemon keeps --concurrency calls in flight)");
   }
 
   grpc::SslCredentialsOptions ssl;
@@ -544,7 +578,8 @@ int Main(int argc, char** argv) {
   const std::string mode = args.front();
   args.erase(args.begin());
   FlagSpec spec{{"module", "token", "pin-file", "key", "threads", "duration", "server", "ca-file",
-                 "cert-file", "key-file", "signer", "concurrency", "items", "channels", "warmup", "rate"},
+                 "cert-file", "key-file", "signer", "concurrency", "items", "channels", "warmup", "rate",
+                 "max-in-flight"},
                 {"verify"}};
   auto parsed = CliArgs::Parse(args, spec);
   absl::Status s;

@@ -68,7 +68,7 @@ def combine(runs):
         return {}
     out = dict(runs[0])
     for k in ("calls", "calls_ok", "signatures", "verified", "calls_per_s", "sigs_per_s", "rate", "concurrency",
-              "cpu_s"):
+              "cpu_s", "not_started"):
         out[k] = sum(r.get(k, 0) for r in runs)
     for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "start_lag_p50_ms", "start_lag_p99_ms"):
         out[k] = max(r.get(k, 0) for r in runs)
@@ -207,6 +207,19 @@ def rss_failures(quiet_start, quiet_end, limit_pct, ceiling_mib, end_under_load)
     return growth, failures
 
 
+def unsustained(named_runs, limit=0.01):
+    """Failures for the open-loop runs (name, report) whose pacer, held back by --max-in-flight, never
+    started more than `limit` of the calls it scheduled."""
+    out = []
+    for name, run in named_runs:
+        scheduled = run.get("calls", 0) + run.get("not_started", 0)
+        if run.get("not_started", 0) > limit * scheduled:
+            out.append(f"{name}: {run['not_started']} of {scheduled} scheduled calls never started (the pacer "
+                       f"waited for answers to at most {run.get('max_in_flight')} calls in flight): the load "
+                       f"was not sustained")
+    return out
+
+
 def cpu_summary(f, main_run, bg_run, signatures, calls):
     """CPU over the load, from /proc (signetd, the machine) and getrusage (each signet-bench): how much of
     the two cores signetd and its load generators took, per call. None when the soak did not record it."""
@@ -300,6 +313,11 @@ def main(argv):
         if run["calls_ok"] != run["calls"]:
             failures.append(f"{name}: {run['calls_ok']} of {run['calls']} calls ok")
 
+    # The load must be the load: calls its schedule held back (each client keeps at most 256 in flight,
+    # signetd's stream limit per connection, and past that its pacer waits) and never started by the
+    # end mean the machine did not give the offered rate for long enough to catch up.
+    failures += unsustained([(signer, main_run), (bg_signer, bg_run)] + [(r[0], r[1]) for r in baseline_runs])
+
     # Rotations under load: the signer's key changes as signetd counted them.
     rotations = int(delta("signet_signer_key_changes_total", signer=signer))
     rotations_failed = int(delta("signet_rotations_total", signer=signer, result="failed"))
@@ -374,7 +392,8 @@ def main(argv):
     p(f"rate: target {rate:g} calls/s ({'given' if f.get('rate_given') == '1' else '{}% of the peak'.format(f.get('load_percent', '80'))}); "
       f"started {main_run.get('calls_per_s', 0):.1f}/s; served by signetd {served_rate:.1f}/s "
       f"({served_sigs:.0f} signatures over {wall_s:.1f} s)")
-    p(f"load generator: start lag p50 {main_run.get('start_lag_p50_ms', 0):.2f} ms, p99 {lag99:.2f} ms"
+    p(f"load generator: at most {main_run.get('max_in_flight', 0)} calls in flight per client; calls never started "
+      f"{main_run.get('not_started', 0)}; start lag p50 {main_run.get('start_lag_p50_ms', 0):.2f} ms, p99 {lag99:.2f} ms"
       + (" -- the generator fell behind its schedule (latencies include its lag)" if generator_behind else
          " (kept up)"))
     for name, run in (((f"{signer} ({clients} clients; latencies: the worst client's)" if clients > 1 else signer), main_run),

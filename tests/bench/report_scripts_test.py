@@ -229,6 +229,24 @@ class SoakCpuTest(unittest.TestCase):
                                    {}, {}, 10, 10))
 
 
+class SoakSustainedTest(unittest.TestCase):
+    def setUp(self):
+        mod = load_soak_report()
+        self.unsustained, self.combine = mod.unsustained, mod.combine
+
+    def test_calls_held_back_past_one_percent_fail(self):
+        runs = [("a", {"calls": 990, "not_started": 10, "max_in_flight": 256}),
+                ("b", {"calls": 980, "not_started": 20, "max_in_flight": 256}), ("c", {})]
+        failures = self.unsustained(runs)
+        self.assertEqual(len(failures), 1)
+        self.assertIn("b: 20 of 1000 scheduled calls never started", failures[0])
+
+    def test_clients_sum_their_calls_never_started(self):
+        both = self.combine([{"calls": 10, "not_started": 3, "max_in_flight": 256},
+                             {"calls": 20, "not_started": 4, "max_in_flight": 256}])
+        self.assertEqual((both["calls"], both["not_started"], both["max_in_flight"]), (30, 7, 256))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--repo", required=True)

@@ -263,7 +263,7 @@ absl::Status SignetServer::Init() {
       // glibc keeps what the request threads freed in their arenas; give the free pages back to the
       // kernel, so RSS follows what signetd holds rather than its busiest moment (ops/soak.sh judges
       // RSS growth). The free tops of the threads' arenas are trimmed as they are freed instead,
-      // because main() turns glibc's fastbins off (signetd_main.cc).
+      // because main() turns glibc's fastbins off (common/malloc_tuning.h).
       malloc_trim(0);
       lock.lock();
     }

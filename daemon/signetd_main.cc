@@ -3,7 +3,6 @@
 //   signetd --config FILE --check-config   validate the file (and the TLS files it names), then exit
 // Exit codes, for service managers: 0 clean stop, 64 usage, 78 configuration error,
 // 69 HSM or listen address unavailable at start, 1 anything else.
-#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -15,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
 #include "common/hardening.h"
+#include "common/malloc_tuning.h"
 #include "daemon/config.h"
 #include "daemon/mozlog.h"
 #include "daemon/server.h"
@@ -145,16 +145,10 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // No fastbins in glibc's malloc, before any thread starts. The health thread's malloc_trim(0)
-  // hands back the free pages inside every arena, but not the free space at the top of an arena
-  // other than the main one: glibc trims that only when free() merges a chunk into it, and the
-  // fastbin consolidation that malloc_trim itself does merges chunks there without trimming. After
-  // a load, one gRPC thread's arena kept 1.7 MiB of its top that way, and which arena kept how much
-  // moved quiet RSS by megabytes between identical loads (docs/PERFORMANCE.md, Soak). Without
-  // fastbins every small free consolidates at once and a top past M_TRIM_THRESHOLD is trimmed then.
-  // The per-thread tcache still serves small allocations; signing throughput did not move.
-  if (mallopt(M_MXFAST, 0) != 1) {
-    std::cerr << "signetd: mallopt(M_MXFAST, 0) failed; RSS may stay high after a load\n";
+  // Before any thread starts: glibc's fastbins off, so the free tops of the threads' arenas are
+  // trimmed as they are freed (common/malloc_tuning.h says why).
+  if (auto s = signet::DisableMallocFastbins(); !s.ok()) {
+    std::cerr << "signetd: " << s.message() << "; RSS may stay high after a load\n";
   }
   signet::DisableAbslDeadlockDetection();
   return Run(argc, argv);

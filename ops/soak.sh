@@ -51,9 +51,10 @@
 #      the medians of the first and last fifth of the load after a warm-up (10% of the load, at least
 #      5 s). --max-rss-mib bounds RSS at the end of the load (a runaway backlog). The token's object
 #      files are counted before and after: each rotation adds three, which SoftHSM keeps in signetd's
-#      memory (with the end-entity list, about 25-30 KiB a rotation until the prune), and a quiet
-#      reading itself lands anywhere in a band of about 3 MiB, depending on where malloc's arenas
-#      hold pages at that moment (docs/PERFORMANCE.md).
+#      memory (with the end-entity list, about 25-40 KiB a rotation until the prune). A quiet
+#      reading used to land anywhere in a band of about 3 MiB, as glibc kept the free tops of its
+#      thread arenas; signetd now turns glibc's fastbins off so those are trimmed
+#      (common/malloc_tuning.h, docs/PERFORMANCE.md).
 #   6. After the load: one signature verified like Firefox (`signet verify --x5u`, root pin), the
 #      chain at each used key's x5u holds that key (SPKI SHA-256), SIGTERM and exit 0, no error or
 #      warning in signetd's log (audit lines aside), no PIN in any file the soak wrote.

@@ -5,6 +5,15 @@
 
 #include "absl/status/status.h"
 
+// Sanitizer builds replace glibc's malloc with their own allocator (whose mallopt does nothing).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SIGNET_MALLOC_REPLACED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SIGNET_MALLOC_REPLACED 1
+#endif
+#endif
+
 namespace signet {
 
 // mallopt(M_MXFAST, 0): no fastbins. Call it first thing in main, before any thread starts.
@@ -16,7 +25,8 @@ namespace signet {
 // way, and which arena kept how much moved signetd's quiet RSS by megabytes between identical loads
 // (docs/PERFORMANCE.md, Soak). Without fastbins each small free that tcache does not keep
 // consolidates at once, and a top past M_TRIM_THRESHOLD (128 KiB) is trimmed then. tcache still
-// serves small allocations; signing throughput did not move in alternating runs.
+// serves small allocations; signing throughput did not move in alternating runs. In sanitizer
+// builds (SIGNET_MALLOC_REPLACED) there is no glibc malloc to tune, and it does nothing.
 absl::Status DisableMallocFastbins();
 
 }  // namespace signet

@@ -34,8 +34,7 @@
 #      readings') calls are answered and again once the load's last call is answered, each time after
 #      12 s of idling, in which signetd's health thread runs malloc_trim (every 10 s). The baseline
 #      load is there because a fresh signetd's malloc arenas fill on their first minute of the load
-#      and keep most of it, once (0.5-0.9 MiB in three of four probes; later loads moved a quiet
-#      reading by -1.5..+2.6 MiB, so it removes that offset, not the spread). The readings keep 256 calls in
+#      and keep most of it, once (0.5-0.9 MiB in three of four probes). The readings keep 256 calls in
 #      flight per client, signetd's stream limit per connection: the most calls the load can make
 #      signetd hold at once, so the allocator's high-water mark is reached before the first quiet
 #      reading (with 128 in all, a backlog under load later left memory behind that the baseline had

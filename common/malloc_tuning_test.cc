@@ -12,6 +12,7 @@
 namespace signet {
 namespace {
 
+#ifndef SIGNET_MALLOC_REPLACED
 // Frees 64 small blocks of one size: tcache keeps 7, and the rest go to the fastbins while they are
 // on. Returns how many free blocks the fastbins then hold (mallinfo2's smblks).
 size_t FastbinBlocksAfterSmallFrees() {
@@ -20,6 +21,7 @@ size_t FastbinBlocksAfterSmallFrees() {
   for (void* b : blocks) std::free(b);
   return mallinfo2().smblks;
 }
+#endif
 
 TEST(DisableMallocFastbinsTest, SmallFreesNoLongerLandInFastbins) {
 #ifdef SIGNET_MALLOC_REPLACED

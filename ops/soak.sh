@@ -415,6 +415,41 @@ wait_for_clients() {
   done
 }
 
+# start_load SECONDS PREFIX: the load's clients in the background, for SECONDS: CLIENTS on SIGNER at
+# CLIENT_RATE each, then one on BG_SIGNER. Output in PREFIX-<signer>[-<c>].json/.err; their PIDs in
+# LOAD_PIDS, in that order.
+start_load() {
+  local seconds="$1" prefix="$2" c
+  LOAD_PIDS=()
+  for c in $(seq 1 "$CLIENTS"); do
+    "$BENCH" open-loop "${OPEN_LOOP_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$CLIENT_RATE" \
+      --duration "${seconds}s" --warmup 0s >"$DIR/$prefix-$SIGNER-$c.json" 2>"$DIR/$prefix-$SIGNER-$c.err" &
+    LOAD_PIDS+=("$!")
+    PIDS+=("$!")
+  done
+  "$BENCH" open-loop "${OPEN_LOOP_COMMON[@]}" --signer "$BG_SIGNER" --items "$BG_ITEMS" --rate "$BG_RATE" \
+    --duration "${seconds}s" --warmup 0s >"$DIR/$prefix-$BG_SIGNER.json" 2>"$DIR/$prefix-$BG_SIGNER.err" &
+  LOAD_PIDS+=("$!")
+  PIDS+=("$!")
+}
+
+# collect_rcs PREFIX: the exit codes of start_load's clients (LOAD_PIDS, in their order) in LOAD_RCS
+# (" rc rc ..."), and the stderr of each that failed.
+collect_rcs() {
+  local prefix="$1" i rc err
+  LOAD_RCS=""
+  for i in "${!LOAD_PIDS[@]}"; do
+    wait "${LOAD_PIDS[$i]}"
+    rc=$?
+    LOAD_RCS="$LOAD_RCS $rc"
+    if [ "$rc" -ne 0 ]; then
+      err="$DIR/$prefix-$BG_SIGNER.err"
+      [ "$i" -lt "$CLIENTS" ] && err="$DIR/$prefix-$SIGNER-$((i + 1)).err"
+      cat "$err" >&2
+    fi
+  done
+}
+
 # The baseline load: the load itself (same rates, clients and rotations) for --baseline-load seconds,
 # before the quiet reading that RSS growth is judged from. A fresh signetd's malloc arenas fill on
 # their first minute of this load and keep most of it: quiet RSS rose by 0.5-0.9 MiB after the first
@@ -427,27 +462,10 @@ if [ "$BASELINE_LOAD" -gt 0 ]; then
   scrape >"$DIR/metrics-before-baseline.txt" || die "cannot read $METRICS_URL"
   echo baseline >"$DIR/phase"
   BASELINE_T0=$(now_ms)
-  base_pids=()
-  for c in $(seq 1 "$CLIENTS"); do
-    "$BENCH" open-loop "${OPEN_LOOP_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$CLIENT_RATE" \
-      --duration "${BASELINE_LOAD}s" --warmup 0s >"$DIR/baseline-$SIGNER-$c.json" 2>"$DIR/baseline-$SIGNER-$c.err" &
-    base_pids+=("$!")
-    PIDS+=("$!")
-  done
-  "$BENCH" open-loop "${OPEN_LOOP_COMMON[@]}" --signer "$BG_SIGNER" --items "$BG_ITEMS" --rate "$BG_RATE" \
-    --duration "${BASELINE_LOAD}s" --warmup 0s >"$DIR/baseline-$BG_SIGNER.json" 2>"$DIR/baseline-$BG_SIGNER.err" &
-  base_pids+=("$!")
-  PIDS+=("$!")
-  wait_for_clients $((BASELINE_T0 + BASELINE_LOAD * 1000)) "${base_pids[@]}" || BASELINE_STUCK=1
-  for i in "${!base_pids[@]}"; do
-    wait "${base_pids[$i]}"
-    rc=$?
-    BASELINE_RCS="$BASELINE_RCS $rc"
-    if [ "$rc" -ne 0 ]; then
-      [ "$i" -lt "$CLIENTS" ] && cat "$DIR/baseline-$SIGNER-$((i + 1)).err" >&2
-      [ "$i" -ge "$CLIENTS" ] && cat "$DIR/baseline-$BG_SIGNER.err" >&2
-    fi
-  done
+  start_load "$BASELINE_LOAD" baseline
+  wait_for_clients $((BASELINE_T0 + BASELINE_LOAD * 1000)) "${LOAD_PIDS[@]}" || BASELINE_STUCK=1
+  collect_rcs baseline
+  BASELINE_RCS="$LOAD_RCS"
   echo "baseline load done: signet-bench exit codes$BASELINE_RCS ($SIGNER clients, then $BG_SIGNER)"
 fi
 
@@ -471,17 +489,7 @@ scrape >"$DIR/metrics-before-load.txt" || die "cannot read $METRICS_URL"
 echo warmup >"$DIR/phase"
 LOAD_T0=$(now_ms)
 CPU_T0="$(cpu_ticks)" MACHINE_T0="$(machine_ticks)"
-MAIN_PIDS=()
-for c in $(seq 1 "$CLIENTS"); do
-  "$BENCH" open-loop "${OPEN_LOOP_COMMON[@]}" --signer "$SIGNER" --items 1 --rate "$CLIENT_RATE" --duration "${LOAD_S}s" \
-    --warmup 0s >"$DIR/load-$SIGNER-$c.json" 2>"$DIR/load-$SIGNER-$c.err" &
-  MAIN_PIDS+=("$!")
-  PIDS+=("$!")
-done
-"$BENCH" open-loop "${OPEN_LOOP_COMMON[@]}" --signer "$BG_SIGNER" --items "$BG_ITEMS" --rate "$BG_RATE" \
-  --duration "${LOAD_S}s" --warmup 0s >"$DIR/load-$BG_SIGNER.json" 2>"$DIR/load-$BG_SIGNER.err" &
-BG_PID=$!
-PIDS+=("$BG_PID")
+start_load "$LOAD_S" load
 if [ "$ROTATION" = external ]; then
   # The CronJob's part, every ROTATE_EVERY s while the load runs (not in its last 2 s).
   (
@@ -508,7 +516,7 @@ echo "RSS at the end of the warm-up: $RSS_START KiB"
 t=$((LOAD_T0 + 60000))
 while [ $t -lt $((LOAD_T0 + LOAD_S * 1000 - 2000)) ]; do
   sleep_until_ms $t
-  kill -0 "${MAIN_PIDS[0]}" 2>/dev/null || break
+  kill -0 "${LOAD_PIDS[0]}" 2>/dev/null || break
   echo "  $(((t - LOAD_T0) / 1000)) s: RSS $(rss_kib) KiB, $(tail -n 1 "$DIR/rss.csv" | cut -d, -f8) key changes so far"
   t=$((t + 60000))
 done
@@ -518,16 +526,11 @@ RSS_END_MS=$(now_ms)
 echo "RSS 2 s before the end: $RSS_END KiB"
 # The load clients end when their last call has an answer (stopped, and a failure, if stuck).
 GENERATOR_STUCK=0
-wait_for_clients $((LOAD_T0 + LOAD_S * 1000)) "${MAIN_PIDS[@]}" "$BG_PID" || GENERATOR_STUCK=1
-MAIN_RCS=""
-for c in $(seq 1 "$CLIENTS"); do
-  wait "${MAIN_PIDS[$((c - 1))]}"
-  rc=$?
-  MAIN_RCS="$MAIN_RCS $rc"
-  [ "$rc" -eq 0 ] || cat "$DIR/load-$SIGNER-$c.err" >&2
-done
-wait "$BG_PID"
-BG_RC=$?
+wait_for_clients $((LOAD_T0 + LOAD_S * 1000)) "${LOAD_PIDS[@]}" || GENERATOR_STUCK=1
+collect_rcs load
+read -r -a load_rcs <<<"$LOAD_RCS"
+MAIN_RCS=" ${load_rcs[*]:0:$CLIENTS}"
+BG_RC="${load_rcs[$CLIENTS]}"
 LOAD_END_MS=$(now_ms)
 CPU_T1="$(cpu_ticks)" MACHINE_T1="$(machine_ticks)"
 echo after >"$DIR/phase"
@@ -541,7 +544,6 @@ OBJECTS_AFTER="$(token_objects)"
 echo "RSS quiet after the load (${QUIET_S} s after its last answer): $RSS_QUIET_END KiB (anon/file/shmem $RSS_QUIET_END_PARTS)"
 echo after >"$DIR/phase"
 echo "signet-bench exit codes: $SIGNER$MAIN_RCS, $BG_SIGNER $BG_RC"
-[ "$BG_RC" -eq 0 ] || cat "$DIR/load-$BG_SIGNER.err" >&2
 
 # --- 6. Afterwards: Firefox's verification, chains of the used keys, clean stop, logs, PINs ----------
 step "after the load: verify like Firefox, the used keys' chains, SIGTERM, logs, PINs"

@@ -249,13 +249,14 @@ def main(argv):
     main_run = combine(main_runs)
     bg_run = read_json_line(f"{d}/load-{bg_signer}.json")
     baseline_s = int(num("baseline_load_s"))
-    baseline_runs = []  # (name, report, exit code, signer) of the baseline load's clients
+    baseline_runs = []  # the baseline load's clients: name, run (report), rc (exit code), signer
     if baseline_s:
         rcs = (f.get("baseline_rcs") or "").split()
         clients_of = [(f"{signer}-{c}", f"{signer} client {c}", signer) for c in range(1, clients + 1)]
         for i, (file_part, name, who) in enumerate(clients_of + [(bg_signer, bg_signer, bg_signer)]):
-            baseline_runs.append((f"baseline load, {name}", read_json_line(f"{d}/baseline-{file_part}.json"),
-                                  rcs[i] if i < len(rcs) else "?", who))
+            run = read_json_line(f"{d}/baseline-{file_part}.json")
+            baseline_runs.append({"name": f"baseline load, {name}", "run": run,
+                                  "rc": rcs[i] if i < len(rcs) else "?", "signer": who})
     before = read_metrics(f"{d}/metrics-before-load.txt")
     after = read_metrics(f"{d}/metrics-after-load.txt")
     # signetd's non-OK answers count from before the baseline load, when there is one.
@@ -280,7 +281,7 @@ def main(argv):
 
     # Errors: signet-bench's by code (calls and items), and signetd's own count of non-OK answers.
     errors = {}
-    for name, run in [(signer, main_run), (bg_signer, bg_run)] + [(f"baseline {who}", run) for _, run, _, who in baseline_runs]:
+    for name, run in [(signer, main_run), (bg_signer, bg_run)] + [(f"baseline {b['signer']}", b["run"]) for b in baseline_runs]:
         for code, n in run.get("errors", {}).items():
             errors[f"{name}:{code}"] = errors.get(f"{name}:{code}", 0) + n
     server_errors = {}
@@ -302,7 +303,7 @@ def main(argv):
         failures.append(f"signetd answered with errors: {server_errors}")
     rcs = (f.get("main_rcs") or "").split()
     runs = [(f"{signer} client {c + 1}", main_runs[c], rcs[c] if c < len(rcs) else "?") for c in range(clients)]
-    for name, run, rc in runs + [(bg_signer, bg_run, f.get("bg_rc"))] + [r[:3] for r in baseline_runs]:
+    for name, run, rc in runs + [(bg_signer, bg_run, f.get("bg_rc"))] + [(b["name"], b["run"], b["rc"]) for b in baseline_runs]:
         if rc != "0" or not run:
             why = (run.get("verify_error") or "no verify error reported") if run else "no report"
             failures.append(f"signet-bench on {name} exited {rc}: {why}")
@@ -316,7 +317,7 @@ def main(argv):
     # The load must be the load: calls its schedule held back (each client keeps at most 256 in flight,
     # signetd's stream limit per connection, and past that its pacer waits) and never started by the
     # end mean the machine did not give the offered rate for long enough to catch up.
-    failures += unsustained([(signer, main_run), (bg_signer, bg_run)] + [(r[0], r[1]) for r in baseline_runs])
+    failures += unsustained([(signer, main_run), (bg_signer, bg_run)] + [(b["name"], b["run"]) for b in baseline_runs])
 
     # Rotations under load: the signer's key changes as signetd counted them.
     rotations = int(delta("signet_signer_key_changes_total", signer=signer))
@@ -417,8 +418,8 @@ def main(argv):
     if cpu_line:
         p(cpu_line)
     if baseline_runs:
-        calls = sum(run.get("calls", 0) for _, run, _, _ in baseline_runs)
-        verified = sum(run.get("verified", 0) for _, run, _, _ in baseline_runs)
+        calls = sum(b["run"].get("calls", 0) for b in baseline_runs)
+        verified = sum(b["run"].get("verified", 0) for b in baseline_runs)
         p(f"baseline load before the first quiet reading: {baseline_s} s at the same rates, {calls} calls, "
           f"{verified} signatures verified, exit codes {f.get('baseline_rcs')}")
     p(f"errors: {total_errors} (by code: {errors or 'none'}; the baseline load's included)")

@@ -528,7 +528,8 @@ absl::Status RunDaemon(const std::string& mode, const CliArgs& args) {
     if (!cap.ok()) return cap.status();
     o.max_in_flight = *cap;
   } else if (args.Has("max-in-flight")) {
-    return absl::InvalidArgumentError("--max-in-flight is for open-loop (daemon keeps --concurrency calls in flight)");
+    return absl::InvalidArgumentError(
+        "--max-in-flight is for open-loop (daemon keeps --concurrency calls in flight)");
   }
 
   grpc::SslCredentialsOptions ssl;

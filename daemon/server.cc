@@ -346,6 +346,20 @@ void SignetServer::RegisterMetrics() {
         }
         return out;
       });
+  // crl_dir_ is set before this (Start) and never changes. Real time: OpenSSL checks CRLs against it.
+  metrics_.AddCallbackGauge(
+      "signet_client_crl_expiry_seconds",
+      "Seconds until the first client CRL in use passes its nextUpdate, after which every client of its CA "
+      "is refused. No sample without server.tls.crl_file, or when no CRL in use has a nextUpdate.",
+      {}, [this] {
+        std::vector<GaugeSample> out;
+        if (!crl_dir_) return out;
+        if (auto next = crl_dir_->EarliestNextUpdate()) {
+          const int64_t left = absl::ToUnixSeconds(*next) - absl::ToUnixSeconds(absl::Now());
+          out.push_back({{}, static_cast<double>(left)});
+        }
+        return out;
+      });
   rotations_ = &metrics_.AddCounter("signet_rotations_total",
                                     "Rotation checks by signer and result (rotated, not_due, failed).",
                                     {"signer", "result"});

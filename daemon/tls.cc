@@ -308,6 +308,15 @@ std::string CrlDirectory::Summary() const {
   return SummaryLocked();
 }
 
+std::optional<absl::Time> CrlDirectory::EarliestNextUpdate() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::optional<absl::Time> earliest;
+  for (const auto& [unused, c] : in_use_) {
+    if (c.next_update && (!earliest || *c.next_update < *earliest)) earliest = c.next_update;
+  }
+  return earliest;
+}
+
 std::string CrlDirectory::SummaryLocked() const {
   std::vector<std::string> parts;
   for (const auto& [unused, c] : in_use_) {

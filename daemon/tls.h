@@ -67,6 +67,9 @@ class CrlDirectory {
   const std::string& path() const { return dir_; }
   // What is in use, for a log line: "2 CRLs (CN=A: 1 revoked, next update ...; ...)".
   std::string Summary() const;
+  // The earliest nextUpdate of the CRLs in use: past it, OpenSSL refuses every client of that CRL's CA.
+  // nullopt when none of them has one (they never expire).
+  std::optional<absl::Time> EarliestNextUpdate() const;
 
   // Re-reads server.tls.crl_file (SIGHUP). The file must pass LoadClientCrls (also when its bytes did
   // not change: a CRL may have expired, or client_ca_file gained a CA). Unchanged bytes: nothing else

@@ -247,6 +247,43 @@ TEST_F(CrlTest, DirectoryHoldsTheHashedCrlAndOpenSslRefusesTheRevokedClient) {
   EXPECT_FALSE(std::filesystem::exists(path)) << "the directory outlived its CrlDirectory";
 }
 
+TEST_F(CrlTest, EarliestNextUpdateIsTheFirstCrlToExpireAndFollowsAReload) {
+  WriteFile("ca.pem", keymgmt::CertPem(ca_.cert.get()) + keymgmt::CertPem(other_.cert.get()));
+  // CRL times are whole seconds.
+  const absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  CrlSpec mine = Revoking({});
+  mine.this_update = now - absl::Minutes(10);
+  mine.next_update = now + absl::Hours(30);
+  CrlSpec other;
+  other.issuer = other_.cert.get();
+  other.signing_key = other_.key.get();
+  other.this_update = now - absl::Minutes(10);
+  other.next_update = now + absl::Hours(6);
+  // A reload keeps a CRL whose bytes did not change; ECDSA signs differently each time, so each is made once.
+  const std::string mine_first = MakeCrl(mine);
+  WriteFile("clients.crl", mine_first + MakeCrl(other));
+  auto dir = CrlDirectory::Create(tls_, absl::Now());
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ((*dir)->EarliestNextUpdate(), now + absl::Hours(6));
+
+  // The other CA's next CRL never expires: the earliest is now mine.
+  other.this_update = now - absl::Minutes(1);
+  other.next_update.reset();
+  const std::string other_second = MakeCrl(other);
+  WriteFile("clients.crl", mine_first + other_second);
+  auto reloaded = (*dir)->Reload(absl::Now());
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*dir)->EarliestNextUpdate(), now + absl::Hours(30));
+
+  // Neither expires.
+  mine.this_update = now - absl::Minutes(1);
+  mine.next_update.reset();
+  WriteFile("clients.crl", MakeCrl(mine) + other_second);
+  reloaded = (*dir)->Reload(absl::Now());
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*dir)->EarliestNextUpdate(), std::nullopt);
+}
+
 TEST_F(CrlTest, ReloadAddsANewerCrlThatAStoreInUsePicksUp) {
   CrlSpec first = Revoking({revoked_.cert.get()});
   first.this_update = absl::Now() - absl::Minutes(10);

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <optional>
+#include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -299,6 +301,15 @@ TlsClientSpec RawClient(const testing::ClientCert& client, int version) {
   return s;
 }
 
+// signet_client_crl_expiry_seconds' sample in a /metrics exposition; nullopt when there is none.
+std::optional<double> CrlExpirySeconds(const std::string& exposition) {
+  std::smatch m;
+  if (!std::regex_search(exposition, m, std::regex("\nsignet_client_crl_expiry_seconds (-?[0-9.e+]+)\n"))) {
+    return std::nullopt;
+  }
+  return std::stod(m[1].str());
+}
+
 class SignetdCrlTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -359,6 +370,26 @@ TEST_F(SignetdCrlTest, WithoutTheCrlTheSameCertificateIsServed) {
   ASSERT_TRUE(harness_->StartServer().ok());
   const grpc::Status s = SignWith(*harness_, harness_->revoked());
   EXPECT_TRUE(s.ok()) << s.error_message();
+  // No CRL, no countdown (the family's HELP and TYPE lines only).
+  EXPECT_EQ(CrlExpirySeconds(harness_->server().RenderMetrics()), std::nullopt);
+}
+
+TEST_F(SignetdCrlTest, MetricsCountDownToTheCrlsNextUpdateAndFollowAReload) {
+  CrlSpec first = Revoking({}, absl::Minutes(10));
+  first.next_update = absl::Now() + absl::Hours(20);
+  WriteAll(crl_path_, MakeCrl(first));
+  ASSERT_TRUE(harness_->StartServer().ok());
+  auto left = CrlExpirySeconds(harness_->server().RenderMetrics());
+  ASSERT_TRUE(left.has_value()) << harness_->server().RenderMetrics();
+  EXPECT_NEAR(*left, 20 * 3600, 60);
+
+  CrlSpec second = Revoking({}, absl::Minutes(1));
+  second.next_update = absl::Now() + absl::Hours(72);
+  WriteAll(crl_path_, MakeCrl(second));
+  ASSERT_TRUE(harness_->server().ReloadCrl().ok());
+  left = CrlExpirySeconds(harness_->server().RenderMetrics());
+  ASSERT_TRUE(left.has_value());
+  EXPECT_NEAR(*left, 72 * 3600, 60);
 }
 
 TEST_F(SignetdCrlTest, AReloadRevokesWithoutARestartAndABadFileChangesNothing) {

@@ -37,7 +37,9 @@ def main(argv):
     # Every line carries its repetition ("rep", from ops/dev.sh). Per repetition: the ceiling and the
     # peer at their best thread count, each signetd run. A ratio is the median over repetitions of
     # signetd / baseline within one repetition, so the machine's drift between repetitions cancels.
-    base = defaultdict(lambda: defaultdict(float))  # (mode, curve) -> rep -> best sigs/s
+    # ops/dev.sh measures each baseline before and after the signetd runs of its repetition: the mean
+    # of the two stands for the machine while signetd ran.
+    samples = defaultdict(list)  # (mode, curve, rep, threads) -> sigs/s of each run
     daemon = defaultdict(dict)    # (curve, items) -> rep -> sigs/s
     latency = defaultdict(list)   # (curve, items) -> (p50, p99)
     errors = defaultdict(int)
@@ -49,13 +51,17 @@ def main(argv):
             errors[(r["mode"], r["curve"], r.get("items", 0), code)] += n
         if r["mode"] in ("ceiling", "peer"):
             counts[r["mode"]].add(r["threads"])
-            best = base[(r["mode"], r["curve"])]
-            best[rep] = max(best[rep], r["sigs_per_s"])
+            samples[(r["mode"], r["curve"], rep, r["threads"])].append(r["sigs_per_s"])
         elif r["mode"] == "daemon":
             daemon[(r["curve"], r["items"])][rep] = r["sigs_per_s"]
             latency[(r["curve"], r["items"])].append((r["p50_ms"], r["p99_ms"]))
         elif r["mode"] == "open-loop":
             open_loop[r["curve"]].append(r)
+
+    base = defaultdict(lambda: defaultdict(float))  # (mode, curve) -> rep -> best thread count's mean sigs/s
+    for (mode, curve, rep, _), sigs in samples.items():
+        best = base[(mode, curve)]
+        best[rep] = max(best[rep], statistics.mean(sigs))
 
     med = statistics.median
     nan = float("nan")
@@ -68,8 +74,9 @@ def main(argv):
     print("%d runs in %d repetition(s). Signatures per second: medians over repetitions. Ratios: the median"
           % (len(runs), reps))
     print("over repetitions of signetd / ceiling and signetd / peer measured in the same repetition.")
-    print("ceiling: best of %s threads per repetition; peer: best of %s client threads (p11-kit server)."
+    print("ceiling: best of %s threads per repetition; peer: best of %s client threads (p11-kit server);"
           % (sorted(counts["ceiling"]), sorted(counts["peer"])))
+    print("each the mean of its runs in the repetition (before and after signetd's).")
     print()
     header = "%-6s %6s %10s %10s %10s %8s %8s %9s %9s  %s" % (
         "curve", "items", "ceiling", "peer", "signetd", "/ceil", "/peer", "p50 ms", "p99 ms", "target")

@@ -341,6 +341,8 @@ absl::StatusOr<std::string> CrlDirectory::Reload(absl::Time now) {
       return absl::StrCat("unchanged, still valid: ", SummaryLocked());
     }
   }
+  std::set<std::string> issuers;  // the CAs the file has CRLs for: every CA clients may now chain to
+  for (const ClientCrl& c : *crls) issuers.insert(c.issuer_der);
   std::vector<ClientCrl> changed;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -361,6 +363,12 @@ absl::StatusOr<std::string> CrlDirectory::Reload(absl::Time now) {
     }
   }
   if (auto s = Add(std::move(changed), sha); !s.ok()) return s;
+  {
+    // A CA gone from client_ca_file (the file must cover every one in it) no longer counts: its last
+    // CRL stays on disk, unused, but not in the summary or EarliestNextUpdate.
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase_if(in_use_, [&](const auto& entry) { return !issuers.contains(entry.first); });
+  }
   return Summary();
 }
 

@@ -75,7 +75,8 @@ class CrlDirectory {
   // not change: a CRL may have expired, or client_ca_file gained a CA). Unchanged bytes: nothing else
   // happens. Otherwise each changed CRL must be newer (a later thisUpdate) than the one in use for its
   // issuer; then it is added as the next <hash>.r<N>, which OpenSSL picks up on the next handshake and
-  // prefers, being newer. On any error nothing is written and the CRLs in use stay in force.
+  // prefers, being newer. A CA whose CRL the file no longer has (it left client_ca_file) drops out of
+  // Summary and EarliestNextUpdate. On any error nothing is written and the CRLs in use stay in force.
   // Returns the new Summary(), or "unchanged, still valid: " and the Summary().
   absl::StatusOr<std::string> Reload(absl::Time now);
 

@@ -276,11 +276,26 @@ TEST_F(CrlTest, EarliestNextUpdateIsTheFirstCrlToExpireAndFollowsAReload) {
   EXPECT_EQ((*dir)->EarliestNextUpdate(), now + absl::Hours(30));
 
   // Neither expires.
-  mine.this_update = now - absl::Minutes(1);
+  mine.this_update = now - absl::Minutes(5);
   mine.next_update.reset();
-  WriteFile("clients.crl", MakeCrl(mine) + other_second);
+  const std::string mine_second = MakeCrl(mine);
+  WriteFile("clients.crl", mine_second + other_second);
   reloaded = (*dir)->Reload(absl::Now());
   ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*dir)->EarliestNextUpdate(), std::nullopt);
+
+  // The other CA leaves client_ca_file with its CRL, whose last one expires soon: it no longer counts.
+  other.this_update = now - absl::Seconds(30);
+  other.next_update = now + absl::Hours(1);
+  WriteFile("clients.crl", mine_second + MakeCrl(other));
+  reloaded = (*dir)->Reload(absl::Now());
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*dir)->EarliestNextUpdate(), now + absl::Hours(1));
+  WriteFile("ca.pem", keymgmt::CertPem(ca_.cert.get()));
+  WriteFile("clients.crl", mine_second);
+  reloaded = (*dir)->Reload(absl::Now());
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_THAT(*reloaded, HasSubstr("1 CRL ('CN=Client CA'"));
   EXPECT_EQ((*dir)->EarliestNextUpdate(), std::nullopt);
 }
 

@@ -1,5 +1,7 @@
 #include "pkcs11/objects.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "pkcs11/error.h"
 
@@ -13,9 +15,16 @@ std::unique_lock<std::mutex> LockTokenObjects() {
 absl::StatusOr<std::vector<CK_OBJECT_HANDLE>> FindObjects(const Session& session, std::span<CK_ATTRIBUTE> tmpl,
                                                           size_t max_objects) {
   const Module& m = session.module();
+  // Token objects only, and only once their creator has stored its template (see objects.h).
+  CK_BBOOL on_token = CK_TRUE;
+  std::vector<CK_ATTRIBUTE> search(tmpl.begin(), tmpl.end());
+  if (std::none_of(search.begin(), search.end(), [](const CK_ATTRIBUTE& a) { return a.type == CKA_TOKEN; })) {
+    search.push_back(Attr(CKA_TOKEN, &on_token));
+  }
   {
     auto lock = LockTokenObjects();  // the module takes its listing of the token here
-    if (auto s = SIGNET_P11(m, C_FindObjectsInit, session.handle(), tmpl.data(), tmpl.size()); !s.ok()) return s;
+    if (auto s = SIGNET_P11(m, C_FindObjectsInit, session.handle(), search.data(), search.size()); !s.ok())
+      return s;
   }
   std::vector<CK_OBJECT_HANDLE> found;
   absl::Status status;

@@ -36,8 +36,9 @@ SWITCH_BOUND_MS=$((2 * RELOAD_INTERVAL_MS + 2000))    # the assertion: every rep
 LOAD_RATE=50                                          # calls per second per replica (open loop)
 LOAD_ITEMS=2                                          # inputs per call
 # The load runs this long, the rotation ~3 s in. The load must outlast `signet rotate` by the switch
-# bound and 2 s more: 20 s leaves rotate 11 s (one CI run under ASan, with a 12-s load, saw every
-# replica's calls signed with key A only).
+# bound and 2 s more: 20 s leaves rotate 11 s. (Two CI runs under ASan saw every replica keep key A
+# to the end. The load's length was not the cause: a replica's read of the certificate while SoftHSM
+# was still writing it wrote the certificate back without its label and CKA_ID; pkcs11/objects.h.)
 LOAD_SECONDS=20
 ROTATE_AFTER_S=3
 SIGNER=remote-settings

@@ -11,7 +11,6 @@
 #include <map>
 #include <thread>
 
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pkcs11/certificate.h"
 #include "tests/testing/process.h"
@@ -30,6 +29,9 @@ TEST(TokenVisibilityTest, CertificatesAnotherProcessStoresWhileWeReadKeepTheirLa
 
   // Two readers, as a replica's refresh and a second replica would be, list every certificate and read
   // its value, CKA_ID and label, over and over, for as long as the writer runs.
+  auto list = [&] {
+    return (*pool)->Run([](pkcs11::Session& s) { return pkcs11::FindCertificates(s, std::nullopt); });
+  };
   std::atomic<bool> stop{false};
   std::atomic<int> reads{0};
   std::atomic<int> errors{0};
@@ -37,9 +39,7 @@ TEST(TokenVisibilityTest, CertificatesAnotherProcessStoresWhileWeReadKeepTheirLa
   for (int r = 0; r < 2; ++r) {
     readers.emplace_back([&] {
       while (!stop.load()) {
-        auto certs =
-            (*pool)->Run([](pkcs11::Session& s) { return pkcs11::FindCertificates(s, std::nullopt); });
-        certs.ok() ? reads.fetch_add(1) : errors.fetch_add(1);
+        list().ok() ? reads.fetch_add(1) : errors.fetch_add(1);
       }
     });
   }
@@ -59,7 +59,7 @@ TEST(TokenVisibilityTest, CertificatesAnotherProcessStoresWhileWeReadKeepTheirLa
   const std::vector<uint8_t> der((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_FALSE(der.empty());
   // What is on the token now, for this process and any other: every certificate as its writer stored it.
-  auto certs = (*pool)->Run([](pkcs11::Session& s) { return pkcs11::FindCertificates(s, std::nullopt); });
+  auto certs = list();
   ASSERT_TRUE(certs.ok()) << certs.status();
   std::map<std::string, const pkcs11::CertificateObject*> by_label;
   for (const auto& c : *certs) by_label[c.label] = &c;

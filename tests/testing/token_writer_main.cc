@@ -12,8 +12,10 @@
 #include <string>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "common/openssl_ptr.h"
 #include "common/secret.h"
+#include "keymgmt/x509_builder.h"
 #include "pkcs11/certificate.h"
 #include "pkcs11/module.h"
 #include "pkcs11/token.h"
@@ -26,21 +28,23 @@ int Fail(const std::string& what) {
   return 1;
 }
 
+// Built with keymgmt's X.509 blocks, as Signet's own certificates are; CheckOpenSsl aborts on failure.
 signet::X509Ptr SelfSigned() {
+  namespace km = signet::keymgmt;
   signet::EvpPkeyPtr key(EVP_EC_gen("P-256"));
-  signet::X509Ptr cert(X509_new());
-  if (!key || !cert) return nullptr;
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("visibility"),
-                             -1, -1, 0);
-  if (X509_set_version(cert.get(), X509_VERSION_3) != 1 ||
-      ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) != 1 ||
-      X509_set_issuer_name(cert.get(), name) != 1 ||
-      X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0) == nullptr ||
-      X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600) == nullptr ||
-      X509_set_pubkey(cert.get(), key.get()) != 1 || X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0) {
-    return nullptr;
-  }
+  km::CheckOpenSsl(key != nullptr, "EVP_EC_gen(P-256)");
+  signet::X509NamePtr name(X509_NAME_new());
+  km::CheckOpenSsl(
+      name != nullptr &&
+          X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_ASC,
+                                     reinterpret_cast<const unsigned char*>("visibility"), -1, -1, 0) == 1,
+      "X509_NAME_add_entry_by_txt");
+  const absl::Time now = absl::Now();
+  auto validity = km::ValidateValidity(now, now + absl::Hours(1));
+  km::CheckOpenSsl(validity.ok(), "ValidateValidity");
+  signet::X509Ptr cert = km::NewCertificate(name.get(), key.get(), *validity);
+  km::CheckOpenSsl(X509_set_issuer_name(cert.get(), name.get()) == 1, "X509_set_issuer_name");
+  if (!km::SignCertificate(cert.get(), key.get(), EVP_sha256()).ok()) return nullptr;
   return cert;
 }
 
@@ -52,11 +56,8 @@ int main(int argc, char** argv) {
   if (count < 1 || count > 200) return Fail("COUNT must be 1..200");
   signet::X509Ptr cert = SelfSigned();
   if (!cert) return Fail("cannot make a self-signed certificate");
-  unsigned char* der = nullptr;
-  const int len = i2d_X509(cert.get(), &der);
-  if (len <= 0) return Fail("cannot encode the certificate");
-  signet::OpenSslBytesPtr owned(der);
-  std::ofstream(argv[2], std::ios::binary).write(reinterpret_cast<const char*>(der), len);
+  const std::string der = signet::keymgmt::CertDer(cert.get());
+  std::ofstream(argv[2], std::ios::binary).write(der.data(), static_cast<std::streamsize>(der.size()));
 
   auto module = signet::pkcs11::Module::Load(SIGNET_SOFTHSM_MODULE);
   if (!module.ok()) return Fail(std::string(module.status().message()));
@@ -70,8 +71,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < count; ++i) {
     const uint8_t id = static_cast<uint8_t>(i);
     const std::string label = "visibility/" + std::to_string(i);
-    if (auto s = signet::pkcs11::StoreCertificate(*session, std::span<const uint8_t>(der, len),
-                                                  std::span<const uint8_t>(&id, 1), label);
+    if (auto s = signet::pkcs11::StoreCertificate(
+            *session, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()),
+            std::span<const uint8_t>(&id, 1), label);
         !s.ok()) {
       return Fail(label + ": " + std::string(s.message()));
     }

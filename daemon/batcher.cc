@@ -7,6 +7,7 @@
 #include "common/absl_compat.h"
 #include "common/ec_curve.h"
 #include "common/thread_name.h"
+#include "common/thread_sched.h"
 #include "daemon/mozlog.h"
 #include "pkcs11/error.h"
 #include "signing/content_signature.h"
@@ -116,7 +117,11 @@ void Batcher::StartWorker(std::optional<pkcs11::SessionPool::Lease> lease) {
   std::lock_guard<std::mutex> lock(workers_mu_);
   if (workers_stopping_) return;
   w->thread = std::thread([this, w, l = std::move(lease)]() mutable {
-    NameThisThread("hsm-worker");
+    NameThisThread(kHsmWorkerThreadName);
+    // SCHED_OTHER even when signetd's other threads run under SCHED_BATCH (batching.scheduling).
+    if (absl::Status s = ScheduleThisThreadNormally(); !s.ok()) {
+      spdlog::warn("batcher: HSM worker keeps its inherited scheduling policy: {}", Sv(s.message()));
+    }
     // A replacement for an abandoned worker finds its own session: the hung one keeps its own.
     for (auto backoff = std::chrono::milliseconds(50); !l.has_value();
          backoff = std::min(backoff * 2, std::chrono::milliseconds(1000))) {

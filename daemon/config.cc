@@ -215,7 +215,7 @@ absl::Status Parser::ParseHsm(const YAML::Node& node, HsmConfig* out) const {
 
 absl::Status Parser::ParseBatching(const YAML::Node& node, BatchingConfig* out) const {
   absl::StatusOr<Fields> f =
-      Map(node, "batching", {"workers", "max_batch", "max_linger", "queue_size"}, true);
+      Map(node, "batching", {"workers", "max_batch", "max_linger", "queue_size", "scheduling"}, true);
   if (!f.ok()) return f.status();
   if (absl::Status s = Size(*f, "workers", 0, 256, &out->workers); !s.ok()) return s;
   if (absl::Status s = Size(*f, "max_batch", 1, 4096, &out->max_batch); !s.ok()) return s;
@@ -223,6 +223,7 @@ absl::Status Parser::ParseBatching(const YAML::Node& node, BatchingConfig* out) 
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = Enum(*f, "scheduling", {"hsm_first", "fair"}, &out->scheduling); !s.ok()) return s;
   return Size(*f, "queue_size", 1, 1000000, &out->queue_size);
 }
 

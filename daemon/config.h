@@ -52,6 +52,9 @@ struct BatchingConfig {
   size_t max_batch = 32;                            // 1..4096
   absl::Duration max_linger = absl::ZeroDuration();  // 0..1s; waiting saves no HSM work
   size_t queue_size = 4096;                         // per signer, 1..1,000,000
+  // "hsm_first": every thread but the HSM workers under SCHED_BATCH (common/thread_sched.h); "fair":
+  // all SCHED_OTHER.
+  std::string scheduling = "hsm_first";
 };
 
 struct LimitsConfig {

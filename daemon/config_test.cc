@@ -47,6 +47,7 @@ constexpr char kBatching[] = R"(batching:
   max_batch: 64
   max_linger: 500us
   queue_size: 8192
+  scheduling: fair
 )";
 constexpr char kLimits[] = R"(limits:
   max_item_bytes: 2097152
@@ -119,6 +120,7 @@ TEST(ConfigTest, FullConfigRoundTrips) {
   EXPECT_EQ(c->batching.max_batch, 64u);
   EXPECT_EQ(c->batching.max_linger, absl::Microseconds(500));
   EXPECT_EQ(c->batching.queue_size, 8192u);
+  EXPECT_EQ(c->batching.scheduling, "fair");
   EXPECT_EQ(c->limits.max_item_bytes, 2097152u);
   EXPECT_EQ(c->limits.max_items_per_call, 500u);
   EXPECT_EQ(c->limits.max_message_bytes, 33554432u);
@@ -161,6 +163,7 @@ TEST(ConfigTest, DefaultsApplyWhenOptionalSectionsAreMissing) {
   EXPECT_EQ(c->batching.max_batch, 32u);
   EXPECT_EQ(c->batching.max_linger, absl::ZeroDuration());
   EXPECT_EQ(c->batching.queue_size, 4096u);
+  EXPECT_EQ(c->batching.scheduling, "hsm_first");
   EXPECT_EQ(c->limits.max_item_bytes, 1024u * 1024);
   EXPECT_EQ(c->limits.max_items_per_call, 1000u);
   EXPECT_EQ(c->limits.max_message_bytes, 64u * 1024 * 1024);
@@ -454,6 +457,8 @@ std::vector<BadCase> BadCases() {
        "duplicate signer 'normandy'; already listed at authorization[0].signers[0]"},
       {"RuleSignerNotScalar", edit("signers: [normandy, remote-settings]", "signers: [[normandy]]"),
        "authorization[0].signers[0]: ", "expected a signer id, got a sequence"},
+      {"BatchingSchedulingUnknown", edit("scheduling: fair", "scheduling: realtime"),
+       "batching.scheduling: ", "must be one of hsm_first, fair; got 'realtime'"},
       // Logging.
       {"LoggingLevelUnknown", edit("level: debug", "level: verbose"),
        "logging.level: ", "must be one of trace, debug, info, warn, error; got 'verbose'"},

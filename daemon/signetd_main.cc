@@ -15,6 +15,7 @@
 #include "common/absl_compat.h"
 #include "common/hardening.h"
 #include "common/malloc_tuning.h"
+#include "common/thread_sched.h"
 #include "daemon/config.h"
 #include "daemon/mozlog.h"
 #include "daemon/server.h"
@@ -82,6 +83,13 @@ int Run(int argc, char** argv) {
 
   signet::daemon::MozLog::Install(config->logging.logger_name, spdlog::level::from_str(config->logging.level),
                                   /*json=*/config->logging.format == "mozlog");
+  // Before gRPC starts its threads, so they inherit it; the HSM workers put themselves back.
+  if (config->batching.scheduling == "hsm_first") {
+    if (auto s = signet::YieldToHsmWorkers(); !s.ok()) {
+      spdlog::warn("signetd: batching.scheduling hsm_first not applied ({}); threads stay SCHED_OTHER",
+                   signet::Sv(s.message()));
+    }
+  }
 
   // Signals are taken synchronously by this thread; every other thread inherits the blocked mask.
   sigset_t signals;

@@ -2,6 +2,8 @@
 // concurrency limit held while several workers run.
 #include "daemon/batcher.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -16,6 +18,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/thread_sched.h"
 #include "pkcs11/key.h"
 #include "tests/testing/softhsm_token.h"
 
@@ -179,6 +182,31 @@ TEST_F(BatcherTest, AFullSignerQueueRefusesOnlyThatSigner) {
   Submit(**b, call, "p256", 8);  // another signer's queue has its own room
   (*b)->Stop();
   EXPECT_EQ(call->released(), 8);
+}
+
+// Under batching.scheduling hsm_first signetd's threads run under SCHED_BATCH, and so does every
+// thread they start; the HSM workers put themselves back under SCHED_OTHER, the completer does not.
+TEST_F(BatcherTest, WorkersLeaveTheBatchPolicyTheyInheritAndTheCompleterKeepsIt) {
+  ASSERT_TRUE(YieldToHsmWorkers().ok());
+  auto b = Batcher::Create(pool_, {{"p384", 0}, {"p256", 0}}, BatcherOptions{.workers = 3});
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto call = std::make_shared<RecordingCall>([](const SignerState&, bool) {});
+  Submit(**b, call, "p256", 4);
+  // A worker names itself and sets its policy as it starts, which may be a moment after Create.
+  std::map<std::string, std::vector<int>> policies;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);;) {
+    policies.clear();
+    for (const ThreadSched& t : ThreadSchedsOfThisProcess()) policies[t.name].push_back(t.policy);
+    const std::vector<int>& w = policies[kHsmWorkerThreadName];
+    const bool settled = w.size() == 3 && std::count(w.begin(), w.end(), SCHED_OTHER) == 3;
+    if (settled || std::chrono::steady_clock::now() > until) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_THAT(policies[kHsmWorkerThreadName], ::testing::ElementsAre(SCHED_OTHER, SCHED_OTHER, SCHED_OTHER));
+  EXPECT_THAT(policies["completer"], ::testing::ElementsAre(SCHED_BATCH));
+  (*b)->Stop();
+  EXPECT_EQ(call->released(), 4);
+  ASSERT_TRUE(ScheduleThisThreadNormally().ok());
 }
 
 // A call that keeps each item's status.

@@ -6,9 +6,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -17,6 +21,7 @@
 #include <openssl/pem.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/thread_sched.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keymgmt/dev_pki.h"
@@ -29,6 +34,7 @@ namespace signet {
 namespace {
 
 using ::signet::testing::DaemonHarness;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 std::string ReadAll(const std::string& path) {
@@ -308,6 +314,49 @@ TEST_F(SignetdProcessTest, CoreDumpsAreDisabledInTheRunningDaemon) {
   EXPECT_EQ(hard, "0") << core;
   // Not dumpable: that flag is not visible from outside to root; common_test's DisableCoreDumpsTest
   // checks it for the same function signetd calls first thing.
+}
+
+// batching.scheduling: hsm_first (the default) puts every thread but the HSM workers under SCHED_BATCH,
+// gRPC's included, so none of them preempts a worker in the middle of an HSM call; fair leaves all
+// under SCHED_OTHER.
+TEST_F(SignetdProcessTest, ItsOtherThreadsYieldToTheHsmWorkersUnlessSchedulingIsFair) {
+  for (const std::string scheduling : {"hsm_first", "fair"}) {
+    SCOPED_TRACE(scheduling);
+    harness_->mutable_config().batching.scheduling = scheduling;
+    RewriteConfig();
+    StartDaemon();
+    {  // gRPC's threads have served a call
+      auto stub = harness_->Stub(harness_->allowed());
+      v1::SignRequest req;
+      req.set_signer_id("p256");
+      req.add_inputs("scheduling");
+      v1::SignResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      ASSERT_TRUE(stub->Sign(&ctx, req, &resp).ok());
+    }
+    std::map<std::string, std::set<int>> policies;
+    std::error_code ec;
+    const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+      std::string name = ReadAll(task.path().string() + "/comm");
+      if (!name.empty() && name.back() == '\n') name.pop_back();
+      policies[name].insert(sched_getscheduler(std::stoi(task.path().filename().string())));
+    }
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_THAT(policies[kHsmWorkerThreadName], ElementsAre(SCHED_OTHER));
+    const int others = scheduling == "fair" ? SCHED_OTHER : SCHED_BATCH;
+    for (const auto& [name, seen] : policies) {
+      if (name != kHsmWorkerThreadName) {
+        EXPECT_THAT(seen, ElementsAre(others)) << name;
+      }
+    }
+    EXPECT_GT(policies.size(), 4u);  // signetd's own threads and gRPC's
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    std::remove(ready_.c_str());  // the next StartDaemon waits for its own
+  }
 }
 
 TEST_F(SignetdProcessTest, PinFilesOthersMayReadOrSymlinksFailStartWithExit78) {

@@ -156,7 +156,8 @@ absl::StatusOr<std::string> DaemonHarness::WriteConfigYaml() const {
       "hsm:\n  module: ", c.hsm.module, "\n  token: ", c.hsm.token, "\n  pin_file: ", c.hsm.pin_file.value_or(""),
       "\n  call_timeout: ", absl::FormatDuration(c.hsm.call_timeout), "\n  verify_every: ", c.hsm.verify_every,
       "\n", "batching:\n  workers: ", c.batching.workers, "\n  max_batch: ", c.batching.max_batch,
-      "\n  queue_size: ", c.batching.queue_size, "\n", "logging:\n  level: ", c.logging.level,
+      "\n  queue_size: ", c.batching.queue_size, "\n  scheduling: ", c.batching.scheduling, "\n",
+      "logging:\n  level: ", c.logging.level,
       "\n  format: ", c.logging.format, "\n", "signers:\n");
   for (const auto& s : c.signers) {
     absl::StrAppend(&y, "  - id: ", s.id, "\n    type: ", s.type, "\n    key_label: ", s.key_label, "\n");

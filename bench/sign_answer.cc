@@ -7,14 +7,18 @@
 
 namespace signet::bench {
 
+uint64_t AnswerTally::Items() const {
+  uint64_t n = error_codes.size();
+  for (size_t i = 0; i < keys_used; ++i) n += keys[i].signatures;
+  return n;
+}
+
 void AnswerTally::Reset() {
-  items = 0;
   error_codes.clear();
   keys_used = 0;
 }
 
 void AnswerTally::AddSigned(const std::string& key_id, const std::string& x5u) {
-  ++items;
   for (size_t i = 0; i < keys_used; ++i) {
     if (keys[i].key_id == key_id && keys[i].x5u == x5u) {
       ++keys[i].signatures;
@@ -91,7 +95,6 @@ bool ScanSignAnswer(grpc::ByteBuffer* answer, AnswerTally& tally) {
     if (outcome == kSigned) {
       tally.AddSigned(tally.item_key_id, tally.item_x5u);
     } else {
-      ++tally.items;
       tally.error_codes.push_back(outcome == kFailed ? code : kUnknown);
     }
   }

@@ -22,11 +22,12 @@ struct AnswerTally {
     std::string x5u;
     uint64_t signatures = 0;
   };
-  uint64_t items = 0;
   std::vector<int> error_codes;  // one per failed item, in order
   std::vector<Key> keys;         // the first keys_used: the answer's distinct (key_id, x5u), in order
   size_t keys_used = 0;
 
+  // Items in the answer: the failed ones and the signed ones.
+  uint64_t Items() const;
   void Reset();
   // Counts a signed item; key_id and x5u are the item's.
   void AddSigned(const std::string& key_id, const std::string& x5u);

@@ -66,7 +66,7 @@ Expected FromParsed(const v1::SignResponse& r) {
 }
 
 Expected FromTally(const AnswerTally& t) {
-  Expected e{.items = t.items, .error_codes = t.error_codes, .keys = {}};
+  Expected e{.items = t.Items(), .error_codes = t.error_codes, .keys = {}};
   for (size_t i = 0; i < t.keys_used; ++i)
     e.keys.emplace_back(t.keys[i].key_id, t.keys[i].x5u, t.keys[i].signatures);
   return e;
@@ -94,7 +94,7 @@ TEST(ScanSignAnswerTest, CountsSignedItemsPerKeyAndFailedItemsByCode) {
   grpc::ByteBuffer bytes = Bytes(Mixed().SerializeAsString());
   AnswerTally t;
   ASSERT_TRUE(ScanSignAnswer(&bytes, t));
-  EXPECT_EQ(t.items, 6u);
+  EXPECT_EQ(t.Items(), 6u);
   EXPECT_THAT(t.error_codes, ElementsAre(4, 14));
   ASSERT_EQ(t.keys_used, 2u);
   EXPECT_EQ(t.keys[0].key_id, "aaaa");
@@ -122,7 +122,7 @@ TEST(ScanSignAnswerTest, AnItemWithoutOutcomeOrWithAnEmptyErrorCountsAsFailed) {
   grpc::ByteBuffer bytes = Bytes(r.SerializeAsString());
   AnswerTally t;
   ASSERT_TRUE(ScanSignAnswer(&bytes, t));
-  EXPECT_EQ(t.items, 3u);
+  EXPECT_EQ(t.Items(), 3u);
   EXPECT_THAT(t.error_codes, ElementsAre(2, 0));
   ASSERT_EQ(t.keys_used, 1u);
   EXPECT_EQ(t.keys[0].key_id, "");
@@ -133,7 +133,7 @@ TEST(ScanSignAnswerTest, AnEmptyAnswerHasNoItems) {
   grpc::ByteBuffer bytes = Bytes("");
   AnswerTally t;
   ASSERT_TRUE(ScanSignAnswer(&bytes, t));
-  EXPECT_EQ(t.items, 0u);
+  EXPECT_EQ(t.Items(), 0u);
   EXPECT_EQ(t.keys_used, 0u);
 }
 

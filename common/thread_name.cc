@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/numbers.h"
+
 namespace signet {
 
 namespace {
@@ -25,14 +27,24 @@ std::string ThisThreadName() {
 
 std::vector<std::string> ThreadNamesOfThisProcess() {
   std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (std::getline(comm, name)) names.push_back(name);  // a thread that just exited has none
-  }
+  for (ThreadEntry& t : ThreadsOfProcess()) names.push_back(std::move(t.name));
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::vector<ThreadEntry> ThreadsOfProcess(pid_t pid) {
+  std::vector<ThreadEntry> threads;
+  const std::filesystem::path dir = pid == 0 ? std::filesystem::path("/proc/self/task")
+                                             : std::filesystem::path("/proc") / std::to_string(pid) / "task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir, ec)) {
+    ThreadEntry t;
+    if (!absl::SimpleAtoi(task.path().filename().string(), &t.tid)) continue;
+    std::ifstream comm(task.path() / "comm");
+    if (!std::getline(comm, t.name)) continue;  // a thread that just exited has none
+    threads.push_back(std::move(t));
+  }
+  return threads;
 }
 
 }  // namespace signet

@@ -2,6 +2,8 @@
 // the HSM workers from the completer, the side port's workers from gRPC's threads.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,5 +18,13 @@ std::string ThisThreadName();
 
 // The names of this process's threads, one entry per thread (/proc/self/task/*/comm), sorted.
 std::vector<std::string> ThreadNamesOfThisProcess();
+
+struct ThreadEntry {
+  pid_t tid = 0;
+  std::string name;
+};
+// The threads of process `pid` (0: this one) with their names, from /proc/<pid>/task/*/comm, in no
+// particular order. A thread that exits while they are read is left out.
+std::vector<ThreadEntry> ThreadsOfProcess(pid_t pid = 0);
 
 }  // namespace signet

@@ -4,11 +4,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
 
 namespace signet {
 
@@ -27,29 +25,16 @@ absl::Status PolicyError(pid_t tid, const char* policy, int e) {
                    policy, "): ", name != nullptr ? name : "errno", " (", std::strerror(e), ")"));
 }
 
-template <typename Fn>
-void ForEachThread(Fn fn) {
-  std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    pid_t tid = 0;
-    if (!absl::SimpleAtoi(task.path().filename().string(), &tid)) continue;
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (!std::getline(comm, name)) continue;  // a thread that just exited
-    fn(tid, name);
-  }
-}
-
 }  // namespace
 
 absl::Status YieldToHsmWorkers() {
   if (const int e = SetPolicy(0, SCHED_BATCH); e != 0) return PolicyError(0, "SCHED_BATCH", e);
   absl::Status first;
-  ForEachThread([&first](pid_t tid, const std::string& name) {
-    if (name == kHsmWorkerThreadName) return;
-    const int e = SetPolicy(tid, SCHED_BATCH);
-    if (e != 0 && e != ESRCH && first.ok()) first = PolicyError(tid, "SCHED_BATCH", e);  // ESRCH: it exited
-  });
+  for (const ThreadEntry& t : ThreadsOfProcess()) {
+    if (t.name == kHsmWorkerThreadName) continue;
+    const int e = SetPolicy(t.tid, SCHED_BATCH);
+    if (e != 0 && e != ESRCH && first.ok()) first = PolicyError(t.tid, "SCHED_BATCH", e);  // ESRCH: it exited
+  }
   return first;
 }
 
@@ -60,9 +45,7 @@ absl::Status ScheduleThisThreadNormally() {
 
 std::vector<ThreadSched> ThreadSchedsOfThisProcess() {
   std::vector<ThreadSched> out;
-  ForEachThread([&out](pid_t tid, const std::string& name) {
-    out.push_back({name, sched_getscheduler(tid)});
-  });
+  for (ThreadEntry& t : ThreadsOfProcess()) out.push_back({std::move(t.name), sched_getscheduler(t.tid)});
   return out;
 }
 

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <fstream>
@@ -21,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
 #include "common/thread_sched.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -336,14 +336,9 @@ TEST_F(SignetdProcessTest, ItsOtherThreadsYieldToTheHsmWorkersUnlessSchedulingIs
       ASSERT_TRUE(stub->Sign(&ctx, req, &resp).ok());
     }
     std::map<std::string, std::set<int>> policies;
-    std::error_code ec;
-    const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
-    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
-      std::string name = ReadAll(task.path().string() + "/comm");
-      if (!name.empty() && name.back() == '\n') name.pop_back();
-      policies[name].insert(sched_getscheduler(std::stoi(task.path().filename().string())));
-    }
-    ASSERT_FALSE(ec) << ec.message();
+    const std::vector<ThreadEntry> threads = ThreadsOfProcess(pid_);
+    ASSERT_FALSE(threads.empty()) << "cannot read /proc/" << pid_ << "/task";
+    for (const ThreadEntry& t : threads) policies[t.name].insert(sched_getscheduler(t.tid));
     EXPECT_THAT(policies[kHsmWorkerThreadName], ElementsAre(SCHED_OTHER));
     const int others = scheduling == "fair" ? SCHED_OTHER : SCHED_BATCH;
     for (const auto& [name, seen] : policies) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/digest.h"
 
 namespace signet {
 namespace {
@@ -19,11 +20,11 @@ constexpr uint8_t kOidP384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 constexpr uint8_t kOidP521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
 
 const std::array<EcCurveInfo, 3> kCurves = {{
-    {EcCurve::kP256, "P-256", "prime256v1", NID_X9_62_prime256v1, 32, 32, "SHA-256", EVP_sha256,
+    {EcCurve::kP256, "P-256", "prime256v1", NID_X9_62_prime256v1, 32, 32, "SHA-256", Sha256Md,
      "p256ecdsa", kOidP256},
-    {EcCurve::kP384, "P-384", "secp384r1", NID_secp384r1, 48, 48, "SHA-384", EVP_sha384, "p384ecdsa",
+    {EcCurve::kP384, "P-384", "secp384r1", NID_secp384r1, 48, 48, "SHA-384", Sha384Md, "p384ecdsa",
      kOidP384},
-    {EcCurve::kP521, "P-521", "secp521r1", NID_secp521r1, 66, 64, "SHA-512", EVP_sha512, "p521ecdsa",
+    {EcCurve::kP521, "P-521", "secp521r1", NID_secp521r1, 66, 64, "SHA-512", Sha512Md, "p521ecdsa",
      kOidP521},
 }};
 

@@ -23,7 +23,7 @@ struct EcCurveInfo {
   size_t field_bytes;              // 48: r and s are each left-padded to this
   size_t digest_bytes;             // 48: Content-Signature hashes P-384 with SHA-384
   std::string_view hash_name;      // "SHA-384"
-  const EVP_MD* (*md)();           // EVP_sha384
+  const EVP_MD* (*md)();           // Sha384Md (common/digest.h): fetched once, never freed
   std::string_view cs_param;       // "p384ecdsa", the Content-Signature header parameter
   std::span<const uint8_t> oid_der;  // DER OBJECT IDENTIFIER, as found in CKA_EC_PARAMS
 };

@@ -2,6 +2,7 @@
 #ifndef SIGNET_COMMON_SHA256_H_
 #define SIGNET_COMMON_SHA256_H_
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <array>
@@ -9,13 +10,18 @@
 #include <string>
 #include <string_view>
 
+#include "common/digest.h"
 #include "common/hex.h"
+#include "common/openssl_error.h"
 
 namespace signet {
 
 inline std::array<uint8_t, SHA256_DIGEST_LENGTH> Sha256(std::string_view data) {
   std::array<uint8_t, SHA256_DIGEST_LENGTH> md;
-  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(), md.data());
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md.data(), &len, Sha256Md(), nullptr) != 1 || len != md.size()) {
+    OpenSslInvariantFailure("EVP_Digest(SHA-256)");
+  }
   return md;
 }
 

@@ -22,6 +22,11 @@ inline constexpr char kHsmWorkerThreadName[] = "hsm-worker";
 
 // Puts the calling thread and every other thread of this process not named kHsmWorkerThreadName
 // under SCHED_BATCH. Threads they start later inherit it.
+//
+// Call it before the first HSM worker starts (signetd does, right after reading its config). It tells
+// workers from other threads by name, read before it sets each thread's policy. A worker that starts
+// meanwhile can be read before it names itself and be set after its own ScheduleThisThreadNormally:
+// it would then sign under SCHED_BATCH for good.
 absl::Status YieldToHsmWorkers();
 
 // Puts the calling thread under SCHED_OTHER, whatever it inherited: an HSM worker's first step.

@@ -12,10 +12,10 @@
 #include "common/hex.h"
 #include "common/sha256.h"
 #include "pkcs11/key.h"  // kMaxSignatureBytes
-#include "signing/base64url.h"
 #include "signing/content_signature.h"
 #include "daemon/mozlog.h"
 #include "daemon/request_validation.h"
+#include "daemon/sign_response.h"
 #include "spdlog/spdlog.h"
 
 namespace signet::daemon {
@@ -46,13 +46,14 @@ std::string NewRequestId() {
 class SignCall final : public BatchCall {
  public:
   SignCall(const SignerService* service, std::string_view method, grpc::CallbackServerContext* ctx,
-           grpc::ServerUnaryReactor* reactor, signet::v1::SignResponse* response, std::string identity,
-           std::string request_id, bool include_public_key, size_t items)
+           grpc::ServerUnaryReactor* reactor, grpc::ByteBuffer* response, std::shared_ptr<const SignerState> signer,
+           std::string identity, std::string request_id, bool include_public_key, size_t items)
       : service_(service),
         method_(method),
         ctx_(ctx),
         reactor_(reactor),
         response_(response),
+        signer_(std::move(signer)),
         identity_(std::move(identity)),
         request_id_(std::move(request_id)),
         include_public_key_(include_public_key),
@@ -70,42 +71,34 @@ class SignCall final : public BatchCall {
 
   void StoreResult(uint32_t index, absl::StatusOr<std::span<const uint8_t>> raw_rs) override {
     ItemResult& out = results_[index];
-    if (!raw_rs.ok() || raw_rs->size() > sizeof(out.raw_rs)) {
-      out.status = raw_rs.ok() ? absl::InternalError("signature longer than any supported curve's") : raw_rs.status();
+    if (!raw_rs.ok() || raw_rs->empty() || raw_rs->size() > sizeof(out.raw_rs)) {
+      out.status = raw_rs.ok() ? absl::InternalError("signature empty or longer than any supported curve's")
+                               : raw_rs.status();
       return;
     }
     std::memcpy(out.raw_rs, raw_rs->data(), raw_rs->size());
     out.raw_len = static_cast<uint8_t>(raw_rs->size());
   }
 
+  // The answer's item itself is written at Finish, from results_.
   void CompleteItem(uint32_t index, const SignerState& signer) override {
     const ItemResult& result = results_[index];
-    if (result.status.ok()) {
-      signet::v1::SignResult* r = response_->mutable_items(index)->mutable_result();
-      std::string sig = signing::Base64UrlEncode(std::span<const uint8_t>(result.raw_rs, result.raw_len));
-      r->mutable_content_signature()->reserve(signer.header_prefix.size() + sig.size());
-      r->mutable_content_signature()->append(signer.header_prefix).append(sig);
-      r->set_signature(std::move(sig));
-      r->set_x5u(signer.x5u);
-      r->set_key_id(signer.key_id_hex);
-      if (include_public_key_) r->set_public_key(signer.spki_der.data(), signer.spki_der.size());
+    if (result.Signed()) {
       ok_items_.fetch_add(1, std::memory_order_relaxed);
       if (service_->hooks().on_signed) service_->hooks().on_signed(signer, 1);
       Audit(index, signer, "ok", "");
     } else {
-      FailItem(index, signer, result.status);
+      NoteFailure(index, signer, result.status);
     }
   }
 
   void Release() override { Done(); }
 
-  // An item refused before it reached the batcher (bad size, wrong digest length).
+  // An item refused before it reached the batcher (bad size, wrong digest length), or one the batcher
+  // refused to queue.
   void FailItem(size_t index, const SignerState& signer, const absl::Status& status) {
-    signet::v1::ItemError* e = response_->mutable_items(static_cast<int>(index))->mutable_error();
-    e->set_code(static_cast<int32_t>(status.code()));
-    e->set_message(std::string(status.message()));
-    NoteError(status);
-    Audit(index, signer, StatusCodeName(static_cast<grpc::StatusCode>(status.code())), Sv(status.message()));
+    results_[index].status = status;
+    NoteFailure(index, signer, status);
   }
 
   void Done() {
@@ -113,6 +106,11 @@ class SignCall final : public BatchCall {
   }
 
  private:
+  void NoteFailure(size_t index, const SignerState& signer, const absl::Status& status) {
+    NoteError(status);
+    Audit(index, signer, StatusCodeName(static_cast<grpc::StatusCode>(status.code())), Sv(status.message()));
+  }
+
   void NoteError(const absl::Status& status) {
     std::lock_guard<std::mutex> lock(mu_);
     const int code = static_cast<int>(status.code());
@@ -151,6 +149,7 @@ class SignCall final : public BatchCall {
         status = grpc::Status(static_cast<grpc::StatusCode>(uniform_code_), first_error_);
       }
     }
+    if (status.ok()) WriteAnswer();  // a failed call sends its status alone
     if (service_->hooks().on_call) service_->hooks().on_call(method_, status.error_code());
     if (service_->hooks().on_call_seconds) {
       service_->hooks().on_call_seconds(
@@ -159,22 +158,57 @@ class SignCall final : public BatchCall {
     reactor_->Finish(status);
   }
 
+  // The SignResponse, serialized into one slice: every item in request order, then the request id.
+  void WriteAnswer() {
+    const SignResponseEncoder encoder(SignedFields{
+        .x5u = signer_->x5u,
+        .key_id = signer_->key_id_hex,
+        .header_prefix = signer_->header_prefix,
+        .public_key = include_public_key_ ? std::span<const uint8_t>(signer_->spki_der) : std::span<const uint8_t>()});
+    size_t size = SignResponseEncoder::RequestIdSize(request_id_);
+    for (const ItemResult& r : results_) {
+      size += r.Signed() ? encoder.SignedItemSize(r.raw_len) : SignResponseEncoder::FailedItemSize(r.Code(), r.Message());
+    }
+    grpc_slice slice = grpc_slice_malloc(size);
+    uint8_t* const begin = GRPC_SLICE_START_PTR(slice);
+    uint8_t* out = begin;
+    for (const ItemResult& r : results_) {
+      out = r.Signed() ? encoder.PutSignedItem(out, std::span<const uint8_t>(r.raw_rs, r.raw_len))
+                       : SignResponseEncoder::PutFailedItem(out, r.Code(), r.Message());
+    }
+    out = SignResponseEncoder::PutRequestId(out, request_id_);
+    if (static_cast<size_t>(out - begin) != size) std::abort();  // the sizes above are the writes' own
+    grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+    grpc::ByteBuffer answer(&owned, 1);
+    response_->Swap(&answer);
+  }
+
   const SignerService* service_;
   const std::string_view method_;
   grpc::CallbackServerContext* ctx_;
   grpc::ServerUnaryReactor* reactor_;
-  signet::v1::SignResponse* response_;
+  grpc::ByteBuffer* response_;
+  // The signer as the call was admitted: every item is signed with its key, and its answer names it.
+  const std::shared_ptr<const SignerState> signer_;
   const std::string identity_;
   const std::string request_id_;
   const bool include_public_key_;
   const std::chrono::system_clock::time_point deadline_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::vector<std::array<uint8_t, SHA256_DIGEST_LENGTH>> input_sha256_;
-  // What the HSM answered for each item, kept by the worker until the completer builds the result.
+  // What the HSM answered for each item (or why the item was refused), kept until Finish writes it.
   struct ItemResult {
     absl::Status status;
     uint8_t raw_len = 0;
     uint8_t raw_rs[pkcs11::kMaxSignatureBytes];
+
+    bool Signed() const { return status.ok() && raw_len != 0; }
+    // An item that is neither signed nor failed is a broken invariant; it is answered INTERNAL, not
+    // as an empty signature.
+    int32_t Code() const {
+      return status.ok() ? static_cast<int32_t>(absl::StatusCode::kInternal) : static_cast<int32_t>(status.code());
+    }
+    std::string_view Message() const { return status.ok() ? "item was never answered" : Sv(status.message()); }
   };
   std::vector<ItemResult> results_;
   std::atomic<size_t> remaining_{1};
@@ -252,7 +286,7 @@ template <typename Request>
 grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grpc::CallbackServerContext* ctx,
                                                     const Request& request,
                                                     const google::protobuf::RepeatedPtrField<std::string>& items,
-                                                    bool prehashed, signet::v1::SignResponse* response) {
+                                                    bool prehashed, grpc::ByteBuffer* response) {
   std::string identity;
   std::shared_ptr<const SignerState> signer;
   if (grpc::Status gate = Admit(method, ctx, request.signer_id(), &identity, &signer); !gate.ok()) {
@@ -265,10 +299,7 @@ grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grp
   std::string request_id = request.request_id().empty() ? NewRequestId() : request.request_id();
 
   auto* reactor = ctx->DefaultReactor();
-  response->set_request_id(request_id);
-  response->mutable_items()->Reserve(static_cast<int>(n));
-  for (size_t i = 0; i < n; ++i) response->add_items();
-  auto call = std::make_shared<SignCall>(this, method, ctx, reactor, response, std::move(identity),
+  auto call = std::make_shared<SignCall>(this, method, ctx, reactor, response, signer, std::move(identity),
                                          std::move(request_id), request.include_public_key(), n);
 
   std::vector<WorkItem> work;
@@ -308,15 +339,35 @@ grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grp
   return reactor;
 }
 
-grpc::ServerUnaryReactor* SignerService::Sign(grpc::CallbackServerContext* ctx, const signet::v1::SignRequest* request,
-                                              signet::v1::SignResponse* response) {
-  return HandleSign("Sign", ctx, *request, request->inputs(), /*prehashed=*/false, response);
+namespace {
+
+// The request, parsed as gRPC's generated handler would have. The bytes stay gRPC's: the copy shares
+// their slices.
+template <typename Request>
+bool ParseRequest(const grpc::ByteBuffer& bytes, Request* request) {
+  grpc::ByteBuffer copy(bytes);
+  return grpc::SerializationTraits<Request>::Deserialize(&copy, request).ok();
 }
 
-grpc::ServerUnaryReactor* SignerService::SignHash(grpc::CallbackServerContext* ctx,
-                                                  const signet::v1::SignHashRequest* request,
-                                                  signet::v1::SignResponse* response) {
-  return HandleSign("SignHash", ctx, *request, request->digests(), /*prehashed=*/true, response);
+}  // namespace
+
+grpc::ServerUnaryReactor* SignerService::Sign(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                              grpc::ByteBuffer* response) {
+  signet::v1::SignRequest parsed;
+  if (!ParseRequest(*request, &parsed)) {
+    return FinishNow(ctx, "Sign", grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request: not a signet.v1.SignRequest"));
+  }
+  return HandleSign("Sign", ctx, parsed, parsed.inputs(), /*prehashed=*/false, response);
+}
+
+grpc::ServerUnaryReactor* SignerService::SignHash(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                                  grpc::ByteBuffer* response) {
+  signet::v1::SignHashRequest parsed;
+  if (!ParseRequest(*request, &parsed)) {
+    return FinishNow(ctx, "SignHash",
+                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request: not a signet.v1.SignHashRequest"));
+  }
+  return HandleSign("SignHash", ctx, parsed, parsed.digests(), /*prehashed=*/true, response);
 }
 
 void SignerService::FillInfo(const SignerState& s, signet::v1::SignerInfo* info) const {

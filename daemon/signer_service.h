@@ -37,16 +37,21 @@ struct ServiceHooks {
   std::function<void(const SignerState& signer, size_t items)> on_signed;
 };
 
-class SignerService final : public signet::v1::Signer::CallbackService {
+// Sign and SignHash take and give raw bytes: the handler parses the request itself, and the answer is
+// written straight to wire format (daemon/sign_response.h). GetSigner and ListSigners are typed.
+using SignerServiceBase = signet::v1::Signer::WithRawCallbackMethod_Sign<signet::v1::Signer::WithRawCallbackMethod_SignHash<
+    signet::v1::Signer::WithCallbackMethod_GetSigner<signet::v1::Signer::WithCallbackMethod_ListSigners<signet::v1::Signer::Service>>>>;
+
+class SignerService final : public SignerServiceBase {
  public:
   SignerService(const SignerRegistry* registry, Batcher* batcher, const Authorizer* authorizer,
                 LimitsConfig limits, ServiceHooks hooks)
       : registry_(registry), batcher_(batcher), authorizer_(authorizer), limits_(limits), hooks_(std::move(hooks)) {}
 
-  grpc::ServerUnaryReactor* Sign(grpc::CallbackServerContext* ctx, const signet::v1::SignRequest* request,
-                                 signet::v1::SignResponse* response) override;
-  grpc::ServerUnaryReactor* SignHash(grpc::CallbackServerContext* ctx, const signet::v1::SignHashRequest* request,
-                                     signet::v1::SignResponse* response) override;
+  grpc::ServerUnaryReactor* Sign(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* SignHash(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetSigner(grpc::CallbackServerContext* ctx, const signet::v1::GetSignerRequest* request,
                                       signet::v1::SignerInfo* response) override;
   grpc::ServerUnaryReactor* ListSigners(grpc::CallbackServerContext* ctx,
@@ -59,7 +64,7 @@ class SignerService final : public signet::v1::Signer::CallbackService {
   template <typename Request>
   grpc::ServerUnaryReactor* HandleSign(std::string_view method, grpc::CallbackServerContext* ctx,
                                        const Request& request, const google::protobuf::RepeatedPtrField<std::string>& items,
-                                       bool prehashed, signet::v1::SignResponse* response);
+                                       bool prehashed, grpc::ByteBuffer* response);
   // Common gate: identity, signer id bound, existence, authorization. Fills *signer on success.
   grpc::Status Admit(std::string_view method, grpc::CallbackServerContext* ctx, const std::string& signer_id,
                      std::string* identity, std::shared_ptr<const SignerState>* signer) const;

@@ -51,28 +51,30 @@ absl::Status BadCharacter(char c, size_t offset) {
 
 }  // namespace
 
-std::string Base64UrlEncode(std::span<const uint8_t> bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
+size_t Base64UrlEncodedSize(size_t bytes) { return bytes / 3 * 4 + (bytes % 3 == 0 ? 0 : bytes % 3 + 1); }
+
+char* Base64UrlEncodeTo(std::span<const uint8_t> bytes, char* out) {
   size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
     uint32_t v = uint32_t{bytes[i]} << 16 | uint32_t{bytes[i + 1]} << 8 | bytes[i + 2];
-    out.push_back(kAlphabet[v >> 18 & 0x3f]);
-    out.push_back(kAlphabet[v >> 12 & 0x3f]);
-    out.push_back(kAlphabet[v >> 6 & 0x3f]);
-    out.push_back(kAlphabet[v & 0x3f]);
+    *out++ = kAlphabet[v >> 18 & 0x3f];
+    *out++ = kAlphabet[v >> 12 & 0x3f];
+    *out++ = kAlphabet[v >> 6 & 0x3f];
+    *out++ = kAlphabet[v & 0x3f];
   }
-  size_t rem = bytes.size() - i;
-  if (rem == 1) {
-    uint32_t v = uint32_t{bytes[i]} << 16;
-    out.push_back(kAlphabet[v >> 18 & 0x3f]);
-    out.push_back(kAlphabet[v >> 12 & 0x3f]);
-  } else if (rem == 2) {
-    uint32_t v = uint32_t{bytes[i]} << 16 | uint32_t{bytes[i + 1]} << 8;
-    out.push_back(kAlphabet[v >> 18 & 0x3f]);
-    out.push_back(kAlphabet[v >> 12 & 0x3f]);
-    out.push_back(kAlphabet[v >> 6 & 0x3f]);
-  }
+  const size_t rem = bytes.size() - i;
+  if (rem == 0) return out;
+  uint32_t v = uint32_t{bytes[i]} << 16;
+  if (rem == 2) v |= uint32_t{bytes[i + 1]} << 8;
+  *out++ = kAlphabet[v >> 18 & 0x3f];
+  *out++ = kAlphabet[v >> 12 & 0x3f];
+  if (rem == 2) *out++ = kAlphabet[v >> 6 & 0x3f];
+  return out;
+}
+
+std::string Base64UrlEncode(std::span<const uint8_t> bytes) {
+  std::string out(Base64UrlEncodedSize(bytes.size()), '\0');
+  Base64UrlEncodeTo(bytes, out.data());
   return out;
 }
 

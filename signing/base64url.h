@@ -17,6 +17,11 @@ namespace signet::signing {
 
 // Alphabet [A-Za-z0-9-_], no '=' padding.
 std::string Base64UrlEncode(std::span<const uint8_t> bytes);
+// Characters Base64UrlEncode makes of `bytes` bytes.
+size_t Base64UrlEncodedSize(size_t bytes);
+// Writes Base64UrlEncode(bytes) to `out` (Base64UrlEncodedSize(bytes.size()) chars, no terminator) and
+// returns the end: for writers that own their buffer.
+char* Base64UrlEncodeTo(std::span<const uint8_t> bytes, char* out);
 
 // Decodes unpadded base64url. InvalidArgument, naming the problem and its offset, for: '=' padding, '+' or
 // '/' (standard base64), whitespace, any other character outside [A-Za-z0-9_-], a length that is 1 mod 4,

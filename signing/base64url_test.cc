@@ -26,6 +26,22 @@ void ExpectRejected(std::string_view text, size_t max, std::initializer_list<std
   }
 }
 
+// The RFC 4648 section 10 vectors (unpadded), written into a caller's buffer: exactly
+// Base64UrlEncodedSize characters, and not one past them.
+TEST(Base64UrlTest, EncodeToWritesExactlyEncodedSize) {
+  const std::pair<std::string_view, std::string_view> vectors[] = {
+      {"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"}, {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    const std::vector<uint8_t> bytes = Bytes(plain);
+    ASSERT_EQ(Base64UrlEncodedSize(bytes.size()), encoded.size()) << plain;
+    std::string out(encoded.size() + 1, '#');
+    char* end = Base64UrlEncodeTo(bytes, out.data());
+    EXPECT_EQ(end - out.data(), static_cast<ptrdiff_t>(encoded.size())) << plain;
+    EXPECT_EQ(out, std::string(encoded) + "#") << plain;
+    EXPECT_EQ(Base64UrlEncode(bytes), encoded);
+  }
+}
+
 TEST(Base64UrlTest, RoundTripsRandomLengths0To100) {
   std::mt19937 rng(20240601);  // NOLINT(cert-msc32-c,cert-msc51-cpp): reproducible test data
   std::uniform_int_distribution<int> byte(0, 255);

@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
 
 #include "common/ec_curve.h"
 #include "common/thread_name.h"
@@ -168,6 +171,40 @@ TEST_F(SignetdTest, BadItemsGetTheirOwnErrorsInOrder) {
     ok += a.result == "ok";
   }
   EXPECT_EQ(ok, 2);
+}
+
+// Sign and SignHash parse their own requests (daemon/signer_service.cc): bytes that are not the
+// message are refused with INVALID_ARGUMENT naming it, before anything is queued, and the daemon
+// goes on serving.
+TEST_F(SignetdTest, BytesThatAreNotTheRequestMessageAreRefusedNamingIt) {
+  auto channel = grpc::CreateChannel(harness_->target(), harness_->Credentials(&harness_->allowed()));
+  grpc::GenericStub generic(channel);
+  // Field 1 (signer_id) says 100 bytes follow, and 3 do.
+  const std::string truncated = "\x0a\x64p25";
+  for (const char* method : {"/signet.v1.Signer/Sign", "/signet.v1.Signer/SignHash"}) {
+    SCOPED_TRACE(method);
+    grpc::Slice slice(truncated);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    grpc::ClientContext ctx;
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                      [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    grpc::Status s = done.get_future().get();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(std::string(method).ends_with("Hash") ? "not a signet.v1.SignHashRequest"
+                                                                                   : "not a signet.v1.SignRequest"));
+  }
+  EXPECT_TRUE(harness_->audits().empty());
+  auto stub = harness_->Stub(harness_->allowed());
+  SignRequest req;
+  req.set_signer_id("p256");
+  req.add_inputs("still serving");
+  grpc::ClientContext ctx;
+  SignResponse resp;
+  ASSERT_TRUE(stub->Sign(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.items_size(), 1);
+  EXPECT_TRUE(resp.items(0).has_result());
 }
 
 TEST_F(SignetdTest, SignHashDigestLengthMustMatchTheCurve) {

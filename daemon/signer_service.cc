@@ -3,19 +3,19 @@
 #include <openssl/rand.h>
 
 #include <array>
-#include <cstring>
 #include <atomic>
+#include <cstring>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
 #include "common/hex.h"
 #include "common/sha256.h"
-#include "pkcs11/key.h"  // kMaxSignatureBytes
-#include "signing/content_signature.h"
 #include "daemon/mozlog.h"
 #include "daemon/request_validation.h"
 #include "daemon/sign_response.h"
+#include "pkcs11/key.h"  // kMaxSignatureBytes
+#include "signing/content_signature.h"
 #include "spdlog/spdlog.h"
 
 namespace signet::daemon {
@@ -46,8 +46,9 @@ std::string NewRequestId() {
 class SignCall final : public BatchCall {
  public:
   SignCall(const SignerService* service, std::string_view method, grpc::CallbackServerContext* ctx,
-           grpc::ServerUnaryReactor* reactor, grpc::ByteBuffer* response, std::shared_ptr<const SignerState> signer,
-           std::string identity, std::string request_id, bool include_public_key, size_t items)
+           grpc::ServerUnaryReactor* reactor, grpc::ByteBuffer* response,
+           std::shared_ptr<const SignerState> signer, std::string identity, std::string request_id,
+           bool include_public_key, size_t items)
       : service_(service),
         method_(method),
         ctx_(ctx),
@@ -160,14 +161,16 @@ class SignCall final : public BatchCall {
 
   // The SignResponse, serialized into one slice: every item in request order, then the request id.
   void WriteAnswer() {
-    const SignResponseEncoder encoder(SignedFields{
-        .x5u = signer_->x5u,
-        .key_id = signer_->key_id_hex,
-        .header_prefix = signer_->header_prefix,
-        .public_key = include_public_key_ ? std::span<const uint8_t>(signer_->spki_der) : std::span<const uint8_t>()});
+    const SignResponseEncoder encoder(
+        SignedFields{.x5u = signer_->x5u,
+                     .key_id = signer_->key_id_hex,
+                     .header_prefix = signer_->header_prefix,
+                     .public_key = include_public_key_ ? std::span<const uint8_t>(signer_->spki_der)
+                                                       : std::span<const uint8_t>()});
     size_t size = SignResponseEncoder::RequestIdSize(request_id_);
     for (const ItemResult& r : results_) {
-      size += r.Signed() ? encoder.SignedItemSize(r.raw_len) : SignResponseEncoder::FailedItemSize(r.Code(), r.Message());
+      size += r.Signed() ? encoder.SignedItemSize(r.raw_len)
+                         : SignResponseEncoder::FailedItemSize(r.Code(), r.Message());
     }
     grpc_slice slice = grpc_slice_malloc(size);
     uint8_t* const begin = GRPC_SLICE_START_PTR(slice);
@@ -206,9 +209,12 @@ class SignCall final : public BatchCall {
     // An item that is neither signed nor failed is a broken invariant; it is answered INTERNAL, not
     // as an empty signature.
     int32_t Code() const {
-      return status.ok() ? static_cast<int32_t>(absl::StatusCode::kInternal) : static_cast<int32_t>(status.code());
+      return status.ok() ? static_cast<int32_t>(absl::StatusCode::kInternal)
+                         : static_cast<int32_t>(status.code());
     }
-    std::string_view Message() const { return status.ok() ? "item was never answered" : Sv(status.message()); }
+    std::string_view Message() const {
+      return status.ok() ? "item was never answered" : Sv(status.message());
+    }
   };
   std::vector<ItemResult> results_;
   std::atomic<size_t> remaining_{1};
@@ -283,10 +289,10 @@ grpc::Status SignerService::Admit(std::string_view method, grpc::CallbackServerC
 }
 
 template <typename Request>
-grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grpc::CallbackServerContext* ctx,
-                                                    const Request& request,
-                                                    const google::protobuf::RepeatedPtrField<std::string>& items,
-                                                    bool prehashed, grpc::ByteBuffer* response) {
+grpc::ServerUnaryReactor* SignerService::HandleSign(
+    std::string_view method, grpc::CallbackServerContext* ctx, const Request& request,
+    const google::protobuf::RepeatedPtrField<std::string>& items, bool prehashed,
+    grpc::ByteBuffer* response) {
   std::string identity;
   std::shared_ptr<const SignerState> signer;
   if (grpc::Status gate = Admit(method, ctx, request.signer_id(), &identity, &signer); !gate.ok()) {
@@ -351,21 +357,25 @@ bool ParseRequest(const grpc::ByteBuffer& bytes, Request* request) {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* SignerService::Sign(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
-                                              grpc::ByteBuffer* response) {
+grpc::ServerUnaryReactor* SignerService::Sign(grpc::CallbackServerContext* ctx,
+                                              const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
   signet::v1::SignRequest parsed;
   if (!ParseRequest(*request, &parsed)) {
-    return FinishNow(ctx, "Sign", grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request: not a signet.v1.SignRequest"));
+    return FinishNow(
+        ctx, "Sign",
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request: not a signet.v1.SignRequest"));
   }
   return HandleSign("Sign", ctx, parsed, parsed.inputs(), /*prehashed=*/false, response);
 }
 
-grpc::ServerUnaryReactor* SignerService::SignHash(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+grpc::ServerUnaryReactor* SignerService::SignHash(grpc::CallbackServerContext* ctx,
+                                                  const grpc::ByteBuffer* request,
                                                   grpc::ByteBuffer* response) {
   signet::v1::SignHashRequest parsed;
   if (!ParseRequest(*request, &parsed)) {
-    return FinishNow(ctx, "SignHash",
-                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request: not a signet.v1.SignHashRequest"));
+    return FinishNow(
+        ctx, "SignHash",
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request: not a signet.v1.SignHashRequest"));
   }
   return HandleSign("SignHash", ctx, parsed, parsed.digests(), /*prehashed=*/true, response);
 }

@@ -39,8 +39,9 @@ struct ServiceHooks {
 
 // Sign and SignHash take and give raw bytes: the handler parses the request itself, and the answer is
 // written straight to wire format (daemon/sign_response.h). GetSigner and ListSigners are typed.
-using SignerServiceBase = signet::v1::Signer::WithRawCallbackMethod_Sign<signet::v1::Signer::WithRawCallbackMethod_SignHash<
-    signet::v1::Signer::WithCallbackMethod_GetSigner<signet::v1::Signer::WithCallbackMethod_ListSigners<signet::v1::Signer::Service>>>>;
+using SignerServiceBase = signet::v1::Signer::WithRawCallbackMethod_Sign<
+    signet::v1::Signer::WithRawCallbackMethod_SignHash<signet::v1::Signer::WithCallbackMethod_GetSigner<
+        signet::v1::Signer::WithCallbackMethod_ListSigners<signet::v1::Signer::Service>>>>;
 
 class SignerService final : public SignerServiceBase {
  public:
@@ -63,7 +64,8 @@ class SignerService final : public SignerServiceBase {
  private:
   template <typename Request>
   grpc::ServerUnaryReactor* HandleSign(std::string_view method, grpc::CallbackServerContext* ctx,
-                                       const Request& request, const google::protobuf::RepeatedPtrField<std::string>& items,
+                                       const Request& request,
+                                       const google::protobuf::RepeatedPtrField<std::string>& items,
                                        bool prehashed, grpc::ByteBuffer* response);
   // Common gate: identity, signer id bound, existence, authorization. Fills *signer on success.
   grpc::Status Admit(std::string_view method, grpc::CallbackServerContext* ctx, const std::string& signer_id,

@@ -30,7 +30,8 @@ void ExpectRejected(std::string_view text, size_t max, std::initializer_list<std
 // Base64UrlEncodedSize characters, and not one past them.
 TEST(Base64UrlTest, EncodeToWritesExactlyEncodedSize) {
   const std::pair<std::string_view, std::string_view> vectors[] = {
-      {"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"}, {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
+      {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},         {"foo", "Zm9v"},
+      {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     const std::vector<uint8_t> bytes = Bytes(plain);
     ASSERT_EQ(Base64UrlEncodedSize(bytes.size()), encoded.size()) << plain;

@@ -1,12 +1,11 @@
 // signetd end to end, in-process: real SoftHSM token, real TLS on a loopback port, real gRPC clients.
+#include <grpcpp/generic/generic_stub.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <future>
 #include <thread>
-
-#include <grpcpp/generic/generic_stub.h>
 
 #include "common/ec_curve.h"
 #include "common/thread_name.h"
@@ -192,8 +191,9 @@ TEST_F(SignetdTest, BytesThatAreNotTheRequestMessageAreRefusedNamingIt) {
                       [&done](grpc::Status s) { done.set_value(std::move(s)); });
     grpc::Status s = done.get_future().get();
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
-    EXPECT_THAT(s.error_message(), HasSubstr(std::string(method).ends_with("Hash") ? "not a signet.v1.SignHashRequest"
-                                                                                   : "not a signet.v1.SignRequest"));
+    EXPECT_THAT(s.error_message(),
+                HasSubstr(std::string(method).ends_with("Hash") ? "not a signet.v1.SignHashRequest"
+                                                                : "not a signet.v1.SignRequest"));
   }
   EXPECT_TRUE(harness_->audits().empty());
   auto stub = harness_->Stub(harness_->allowed());

@@ -197,6 +197,14 @@ TEST_F(SignetdTest, BytesThatAreNotTheRequestMessageAreRefusedNamingIt) {
   }
   EXPECT_TRUE(harness_->audits().empty());
   auto stub = harness_->Stub(harness_->allowed());
+  // An all-default request is zero bytes on the wire: a valid message, so validation names the field.
+  {
+    grpc::ClientContext ctx;
+    SignResponse resp;
+    grpc::Status s = stub->Sign(&ctx, SignRequest(), &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("signer_id: 0 bytes"));
+  }
   SignRequest req;
   req.set_signer_id("p256");
   req.add_inputs("still serving");

@@ -192,13 +192,15 @@ TEST_F(BatcherTest, WorkersLeaveTheBatchPolicyTheyInheritAndTheCompleterKeepsIt)
   ASSERT_TRUE(b.ok()) << b.status();
   auto call = std::make_shared<RecordingCall>([](const SignerState&, bool) {});
   Submit(**b, call, "p256", 4);
-  // A worker names itself and sets its policy as it starts, which may be a moment after Create.
+  // A worker names itself and sets its policy as it starts, and the completer names itself as it
+  // starts: either may be a moment after Create.
   std::map<std::string, std::vector<int>> policies;
   for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);;) {
     policies.clear();
     for (const ThreadSched& t : ThreadSchedsOfThisProcess()) policies[t.name].push_back(t.policy);
     const std::vector<int>& w = policies[kHsmWorkerThreadName];
-    const bool settled = w.size() == 3 && std::count(w.begin(), w.end(), SCHED_OTHER) == 3;
+    const bool settled = w.size() == 3 && std::count(w.begin(), w.end(), SCHED_OTHER) == 3 &&
+                         policies["completer"].size() == 1;
     if (settled || std::chrono::steady_clock::now() > until) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

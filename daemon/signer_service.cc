@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
@@ -96,10 +97,10 @@ class SignCall final : public BatchCall {
   void Release() override { Done(); }
 
   // An item refused before it reached the batcher (bad size, wrong digest length), or one the batcher
-  // refused to queue.
-  void FailItem(size_t index, const SignerState& signer, const absl::Status& status) {
+  // refused to queue. Every item of a call is the admitted signer's.
+  void FailItem(size_t index, const absl::Status& status) {
     results_[index].status = status;
-    NoteFailure(index, signer, status);
+    NoteFailure(index, *signer_, status);
   }
 
   void Done() {
@@ -288,11 +289,33 @@ grpc::Status SignerService::Admit(std::string_view method, grpc::CallbackServerC
   return grpc::Status::OK;
 }
 
+namespace {
+
+// The items of a call: the data to sign, or the digests for SignHash.
+const google::protobuf::RepeatedPtrField<std::string>& ItemsOf(const signet::v1::SignRequest& r) {
+  return r.inputs();
+}
+const google::protobuf::RepeatedPtrField<std::string>& ItemsOf(const signet::v1::SignHashRequest& r) {
+  return r.digests();
+}
+
+}  // namespace
+
 template <typename Request>
-grpc::ServerUnaryReactor* SignerService::HandleSign(
-    std::string_view method, grpc::CallbackServerContext* ctx, const Request& request,
-    const google::protobuf::RepeatedPtrField<std::string>& items, bool prehashed,
-    grpc::ByteBuffer* response) {
+grpc::ServerUnaryReactor* SignerService::HandleSign(std::string_view method, grpc::CallbackServerContext* ctx,
+                                                    const grpc::ByteBuffer& bytes,
+                                                    grpc::ByteBuffer* response) {
+  constexpr bool prehashed = std::is_same_v<Request, signet::v1::SignHashRequest>;
+  // Parsed as gRPC's generated handler would have. The copy shares gRPC's slices; the parsed request
+  // lives on this stack, and nothing refers to it once this returns.
+  Request request;
+  grpc::ByteBuffer copy(bytes);
+  if (!grpc::SerializationTraits<Request>::Deserialize(&copy, &request).ok()) {
+    return FinishNow(ctx, method,
+                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  absl::StrCat("request: not a ", Request::descriptor()->full_name())));
+  }
+  const google::protobuf::RepeatedPtrField<std::string>& items = ItemsOf(request);
   std::string identity;
   std::shared_ptr<const SignerState> signer;
   if (grpc::Status gate = Admit(method, ctx, request.signer_id(), &identity, &signer); !gate.ok()) {
@@ -314,7 +337,7 @@ grpc::ServerUnaryReactor* SignerService::HandleSign(
     const std::string& data = items[static_cast<int>(i)];
     call->SetInputHash(i, Sha256(data));  // every audit line carries it, refused items included
     if (absl::Status s = CheckItem(limits_, field, i, data, prehashed, signer->id, signer->curve); !s.ok()) {
-      call->FailItem(i, *signer, s);
+      call->FailItem(i, s);
       continue;
     }
     WorkItem w;
@@ -336,7 +359,7 @@ grpc::ServerUnaryReactor* SignerService::HandleSign(
   if (absl::Status s = batcher_->Submit(work); !s.ok()) {
     // Nothing was queued: every item gets the refusal (and its audit line), then the handler finishes
     // the call itself; the call object is never completed by a worker.
-    for (const WorkItem& w : work) call->FailItem(w.index, *signer, s);
+    for (const WorkItem& w : work) call->FailItem(w.index, s);
     if (hooks_.on_call) hooks_.on_call(method, static_cast<grpc::StatusCode>(s.code()));
     reactor->Finish(ToGrpc(s));
     return reactor;
@@ -345,39 +368,15 @@ grpc::ServerUnaryReactor* SignerService::HandleSign(
   return reactor;
 }
 
-namespace {
-
-// The request, parsed as gRPC's generated handler would have. The bytes stay gRPC's: the copy shares
-// their slices.
-template <typename Request>
-bool ParseRequest(const grpc::ByteBuffer& bytes, Request* request) {
-  grpc::ByteBuffer copy(bytes);
-  return grpc::SerializationTraits<Request>::Deserialize(&copy, request).ok();
-}
-
-}  // namespace
-
 grpc::ServerUnaryReactor* SignerService::Sign(grpc::CallbackServerContext* ctx,
                                               const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
-  signet::v1::SignRequest parsed;
-  if (!ParseRequest(*request, &parsed)) {
-    return FinishNow(
-        ctx, "Sign",
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request: not a signet.v1.SignRequest"));
-  }
-  return HandleSign("Sign", ctx, parsed, parsed.inputs(), /*prehashed=*/false, response);
+  return HandleSign<signet::v1::SignRequest>("Sign", ctx, *request, response);
 }
 
 grpc::ServerUnaryReactor* SignerService::SignHash(grpc::CallbackServerContext* ctx,
                                                   const grpc::ByteBuffer* request,
                                                   grpc::ByteBuffer* response) {
-  signet::v1::SignHashRequest parsed;
-  if (!ParseRequest(*request, &parsed)) {
-    return FinishNow(
-        ctx, "SignHash",
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request: not a signet.v1.SignHashRequest"));
-  }
-  return HandleSign("SignHash", ctx, parsed, parsed.digests(), /*prehashed=*/true, response);
+  return HandleSign<signet::v1::SignHashRequest>("SignHash", ctx, *request, response);
 }
 
 void SignerService::FillInfo(const SignerState& s, signet::v1::SignerInfo* info) const {

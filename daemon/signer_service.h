@@ -62,11 +62,11 @@ class SignerService final : public SignerServiceBase {
   const ServiceHooks& hooks() const { return hooks_; }
 
  private:
+  // Sign and SignHash: parses the request (refusing bytes that are not a Request, naming it), admits
+  // the caller, checks and hashes the items, and queues them; the last item to complete answers.
   template <typename Request>
   grpc::ServerUnaryReactor* HandleSign(std::string_view method, grpc::CallbackServerContext* ctx,
-                                       const Request& request,
-                                       const google::protobuf::RepeatedPtrField<std::string>& items,
-                                       bool prehashed, grpc::ByteBuffer* response);
+                                       const grpc::ByteBuffer& bytes, grpc::ByteBuffer* response);
   // Common gate: identity, signer id bound, existence, authorization. Fills *signer on success.
   grpc::Status Admit(std::string_view method, grpc::CallbackServerContext* ctx, const std::string& signer_id,
                      std::string* identity, std::shared_ptr<const SignerState>* signer) const;

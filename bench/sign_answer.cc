@@ -64,14 +64,18 @@ bool ScanSignAnswer(grpc::ByteBuffer* answer, AnswerTally& tally) {
       if (!WF::SkipField(&in, tag)) return false;
       continue;
     }
-    // The last outcome on the wire wins, as a parser's oneof keeps the last field set.
+    // The last outcome on the wire wins, as a parser's oneof keeps the last field set. The same
+    // outcome sent again merges into the one before, as protobuf merges a repeated submessage: fields
+    // it does not carry keep their values.
     enum { kNone, kSigned, kFailed } outcome = kNone;
     int code = kUnknown;
     const bool ok = message([&](uint32_t item_tag) {
       if (item_tag == kResult) {
+        if (outcome != kSigned) {
+          tally.item_key_id.clear();
+          tally.item_x5u.clear();
+        }
         outcome = kSigned;
-        tally.item_key_id.clear();
-        tally.item_x5u.clear();
         return message([&](uint32_t t) {
           if (t == kX5u) return WF::ReadString(&in, &tally.item_x5u);
           if (t == kKeyId) return WF::ReadString(&in, &tally.item_key_id);
@@ -79,8 +83,8 @@ bool ScanSignAnswer(grpc::ByteBuffer* answer, AnswerTally& tally) {
         });
       }
       if (item_tag == kError) {
+        if (outcome != kFailed) code = 0;  // ItemError.code's default
         outcome = kFailed;
-        code = 0;  // ItemError.code's default
         return message([&](uint32_t t) {
           if (t != kCode) return WF::SkipField(&in, t);
           uint64_t v = 0;

@@ -148,6 +148,35 @@ TEST(ScanSignAnswerTest, AReusedTallyHoldsOnlyTheLastAnswer) {
   ExpectSame(FromTally(t), FromParsed(second));
 }
 
+// One item whose outcome comes more than once on the wire. protobuf merges a submessage sent twice
+// (a field the second does not carry keeps the first's value) and keeps only the last member of a
+// oneof; the scan must count what that message holds.
+TEST(ScanSignAnswerTest, AnOutcomeSentTwiceMergesAsProtobufMergesIt) {
+  // A length-delimited field shorter than 128 bytes: its tag byte, its length byte, its bytes.
+  auto field = [](char tag, const std::string& bytes) {
+    return std::string(1, tag) + static_cast<char>(bytes.size()) + bytes;
+  };
+  auto item = [&](const std::string& outcomes) { return field('\x0a', outcomes); };  // SignResponse.items
+  auto result = [&](const std::string& fields) { return field('\x0a', fields); };    // SignItem.result
+  auto error = [&](const std::string& fields) { return field('\x12', fields); };     // SignItem.error
+  const std::string x5u_a = field('\x12', "A"), key_k = field('\x1a', "K"), key_j = field('\x1a', "J");
+  const std::string code_5("\x08\x05"), message = field('\x12', "m");  // ItemError.code 5, .message
+  for (const std::string& wire : {
+           item(result(x5u_a) + result(key_k)),                  // x5u from the first, key_id from the second
+           item(result(x5u_a + key_k) + result(key_j)),          // key_id replaced, x5u kept
+           item(error(code_5) + error(message)),                 // code kept
+           item(result(x5u_a) + error(code_5) + result(key_k)),  // the error cleared the first result
+           item(error(code_5) + result(key_k) + error(message)),  // the result cleared the first code
+       }) {
+    v1::SignResponse parsed;
+    ASSERT_TRUE(parsed.ParseFromString(wire)) << testing::PrintToString(wire);
+    grpc::ByteBuffer bytes = Bytes(wire);
+    AnswerTally t;
+    ASSERT_TRUE(ScanSignAnswer(&bytes, t)) << testing::PrintToString(wire);
+    ExpectSame(FromTally(t), FromParsed(parsed));
+  }
+}
+
 // Every prefix of an answer: the scan accepts exactly the prefixes protobuf parses, and then counts
 // what protobuf's message holds.
 TEST(ScanSignAnswerTest, AgreesWithProtobufOnEveryTruncation) {

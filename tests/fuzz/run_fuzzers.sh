@@ -21,7 +21,7 @@ shift 2
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 
-ALL_TARGETS=(config strict_yaml sign_request base64url content_signature chain ceremony)
+ALL_TARGETS=(config strict_yaml sign_request sign_answer base64url content_signature chain ceremony)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 # Largest input each target is given while fuzzing: a few times its largest realistic seed.
@@ -29,7 +29,7 @@ max_len() {
   case "$1" in
     chain) echo 12288 ;;  # tests/fuzz/corpus/chain/normandy-dev-2021.pem is 7.7 KiB (RSA CAs)
     config | ceremony | strict_yaml) echo 4096 ;;
-    sign_request) echo 2048 ;;
+    sign_request | sign_answer) echo 2048 ;;
     *) echo 1024 ;;
   esac
 }

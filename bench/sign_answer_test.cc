@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/sign_answer_count.h"
 #include "signet/v1/signer.pb.h"
 
 namespace signet::bench {
@@ -38,41 +39,7 @@ void AddFailed(v1::SignResponse& r, int code) {
   e->set_message("the HSM did not answer");
 }
 
-// What the load generator counted before: the same from a parsed SignResponse.
-struct Expected {
-  uint64_t items = 0;
-  std::vector<int> error_codes;
-  std::vector<std::tuple<std::string, std::string, uint64_t>> keys;
-};
-
-Expected FromParsed(const v1::SignResponse& r) {
-  Expected e;
-  for (const v1::SignItem& item : r.items()) {
-    ++e.items;
-    if (item.has_result()) {
-      auto it = std::find_if(e.keys.begin(), e.keys.end(), [&](const auto& k) {
-        return std::get<0>(k) == item.result().key_id() && std::get<1>(k) == item.result().x5u();
-      });
-      if (it == e.keys.end()) {
-        e.keys.emplace_back(item.result().key_id(), item.result().x5u(), 1);
-      } else {
-        ++std::get<2>(*it);
-      }
-    } else {
-      e.error_codes.push_back(item.has_error() ? item.error().code() : 2);
-    }
-  }
-  return e;
-}
-
-Expected FromTally(const AnswerTally& t) {
-  Expected e{.items = t.Items(), .error_codes = t.error_codes, .keys = {}};
-  for (size_t i = 0; i < t.keys_used; ++i)
-    e.keys.emplace_back(t.keys[i].key_id, t.keys[i].x5u, t.keys[i].signatures);
-  return e;
-}
-
-void ExpectSame(const Expected& got, const Expected& want) {
+void ExpectSame(const AnswerCount& got, const AnswerCount& want) {
   EXPECT_EQ(got.items, want.items);
   EXPECT_EQ(got.error_codes, want.error_codes);
   EXPECT_EQ(got.keys, want.keys);
@@ -110,7 +77,7 @@ TEST(ScanSignAnswerTest, ReadsAcrossSliceBoundaries) {
     grpc::ByteBuffer bytes = Bytes(wire, piece);
     AnswerTally t;
     ASSERT_TRUE(ScanSignAnswer(&bytes, t)) << piece;
-    ExpectSame(FromTally(t), FromParsed(Mixed()));
+    ExpectSame(CountTally(t), CountParsed(Mixed()));
   }
 }
 
@@ -145,7 +112,7 @@ TEST(ScanSignAnswerTest, AReusedTallyHoldsOnlyTheLastAnswer) {
   AddSigned(second, "cccc", "");
   grpc::ByteBuffer bytes = Bytes(second.SerializeAsString());
   ASSERT_TRUE(ScanSignAnswer(&bytes, t));
-  ExpectSame(FromTally(t), FromParsed(second));
+  ExpectSame(CountTally(t), CountParsed(second));
 }
 
 // One item whose outcome comes more than once on the wire. protobuf merges a submessage sent twice
@@ -173,7 +140,7 @@ TEST(ScanSignAnswerTest, AnOutcomeSentTwiceMergesAsProtobufMergesIt) {
     grpc::ByteBuffer bytes = Bytes(wire);
     AnswerTally t;
     ASSERT_TRUE(ScanSignAnswer(&bytes, t)) << testing::PrintToString(wire);
-    ExpectSame(FromTally(t), FromParsed(parsed));
+    ExpectSame(CountTally(t), CountParsed(parsed));
   }
 }
 
@@ -191,7 +158,7 @@ TEST(ScanSignAnswerTest, AgreesWithProtobufOnEveryTruncation) {
     ASSERT_EQ(ScanSignAnswer(&bytes, t), parses) << "prefix of " << n << " bytes";
     if (parses) {
       ++accepted;
-      ExpectSame(FromTally(t), FromParsed(parsed));
+      ExpectSame(CountTally(t), CountParsed(parsed));
     }
   }
   EXPECT_GT(accepted, 6);  // at least each item's end
